@@ -1,0 +1,1 @@
+"""Command-line interface: parsing and writing only; the work is done by library functions."""

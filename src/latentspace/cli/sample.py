@@ -1,0 +1,61 @@
+"""`latentspace sample`: new images from codes drawn by a sampler (the prior N(0, I) by default)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Protocol
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from latentspace.cli.encode import DeviceOpt, RunArg, open_model
+from latentspace.latent.codes import decode_latents
+from latentspace.latent.samplers import PriorSampler
+from latentspace.models import Autoencoder
+from latentspace.train import Run
+from latentspace.viz.grid import image_grid, save_image
+
+out = Console()
+
+
+class Sampler(Protocol):
+    def sample(self, n: int, generator: np.random.Generator) -> np.ndarray: ...
+
+
+def prior_sampler(run: Run, model: Autoencoder, seed: int) -> Sampler:
+    return PriorSampler(model.config.latent_dim)
+
+
+# name -> factory(run, model, seed) giving a ready sampler (fitted, for those that need fitting).
+SAMPLERS: dict[str, Callable[[Run, Autoencoder, int], Sampler]] = {"prior": prior_sampler}
+
+
+def make_sampler(name: str, run: Run, model: Autoencoder, seed: int) -> Sampler:
+    if name not in SAMPLERS:
+        raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
+    return SAMPLERS[name](run, model, seed)
+
+
+def sample_command(
+    run_dir: RunArg,
+    n: Annotated[int, typer.Option("--n", "-n", help="How many images.")] = 64,
+    out_path: Annotated[Path, typer.Option("--out", help="Grid image to write.")] = Path("samples.png"),
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws.")] = 0,
+    sampler: Annotated[str, typer.Option("--sampler", help="Where codes come from: "
+                                         f"{', '.join(SAMPLERS)}.")] = "prior",
+    device: DeviceOpt = "auto",
+) -> None:
+    """Draw N codes, decode them and write them as one grid."""
+    if n <= 0:
+        raise typer.BadParameter(f"expected a positive number of images, got {n}", param_hint="--n")
+    run, model = open_model(run_dir, device)
+    z = make_sampler(sampler, run, model, seed).sample(n, np.random.default_rng(seed))
+    grid = image_grid(decode_latents(model, z))
+    save_image(grid, out_path)
+    out.print(f"wrote {out_path}: {n} samples ({sampler}, seed {seed}), {grid.width}x{grid.height} px",
+              markup=False, highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sample")(sample_command)

@@ -1,0 +1,176 @@
+"""`latentspace train`: fit a model to a dataset into a run folder (or continue one with --resume)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from latentspace.cli.console import RichProgress
+from latentspace.data import ImageSet, available, load
+from latentspace.models import OBJECTIVES, Autoencoder, ModelConfig, build
+from latentspace.train import TrainConfig, fit, is_run_folder, open_run
+from latentspace.utils.device import pick_device
+
+out = Console()  # results on stdout; the progress bar is on stderr
+
+# CLI option -> (config, field). None means "not given": the dataclass default (or the run's value) applies.
+MODEL_OPTIONS = {"latent_dim": "latent_dim", "beta": "beta", "alpha": "alpha", "gamma": "gamma",
+                 "likelihood": "likelihood"}
+TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed"}
+DATA_OPTIONS = {"data": "name", "size": "size", "channels": "channels", "data_dir": "data_dir", "n": "n",
+                "seed": "seed"}
+
+
+def train_command(
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder to create (or continue with --resume).")],
+    data: Annotated[str | None, typer.Option("--data", help=f"{', '.join(available())} or an image folder.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help=f"Objective: {', '.join(OBJECTIVES)}.")] = None,
+    latent_dim: Annotated[int | None, typer.Option("--latent-dim", help="Size of the latent code.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Passes over the train split.")] = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="beta-vae / beta-tcvae weight.")] = None,
+    alpha: Annotated[float | None, typer.Option("--alpha", help="beta-tcvae mutual-information weight.")] = None,
+    gamma: Annotated[float | None, typer.Option("--gamma", help="beta-tcvae dimension-wise KL weight.")] = None,
+    likelihood: Annotated[str | None, typer.Option("--likelihood", help="bernoulli or gaussian (default: "
+                                                   "from the channels).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Images per step.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (AdamW).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for weights, order, noise and data.")] = None,
+    size: Annotated[int | None, typer.Option("--size", help="Resize images to SIZE x SIZE.")] = None,
+    channels: Annotated[int | None, typer.Option("--channels", help="1 (grey) or 3 (RGB).")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder holding the dataset files.")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Use at most N images of each split.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder and decoder.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.")] = None,
+) -> None:
+    """Train an autoencoder on a dataset; the run folder then feeds every other command."""
+    given = {k: v for k, v in locals().items() if v is not None}
+    if resume:
+        run_config = _resumed_config(out_dir, given)
+    else:
+        _check_fresh_folder(out_dir)
+        run_config = None
+    dev = pick_device(device)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    data_info = run_config["data"] if run_config else _data_info(given)
+    train_set, test_set = (_load(data_info, split) for split in ("train", "test"))
+    if run_config:
+        model_config = ModelConfig.from_dict(run_config["model"])
+        base = TrainConfig.from_dict(run_config["train"])
+    else:
+        model_config = _model_config(given, train_set)
+        base = TrainConfig()
+    train_config = base.with_changes(
+        **{field: given[opt] for opt, field in TRAIN_OPTIONS.items() if opt in given},
+        compile=compile, threads=threads,
+    )
+    net = _seeded_build(model_config, train_config.seed)
+    _describe(model_config, train_config, train_set, test_set, dev, out_dir, resume)
+    progress = RichProgress()
+    started = time.perf_counter()
+    try:
+        result = fit(net, train_set, test_set, train_config, out_dir, dev, progress=progress, resume=resume,
+                     data_info=data_info)
+    except KeyboardInterrupt:
+        progress.close()
+        out.print(f"interrupted; continue with: latentspace train --resume --out {out_dir}", markup=False,
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    out.print(_final_table(result.final, time.perf_counter() - started, result.epochs))
+    out.print(f"run folder: {out_dir}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _check_fresh_folder(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file, expected a folder for the run")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        what = "holds a run" if is_run_folder(out_dir) else "is not empty"
+        raise ValueError(f"--out {out_dir} {what}; pass --resume to continue it, or choose another --out")
+
+
+def _resumed_config(out_dir: Path, given: dict[str, Any]) -> dict[str, Any]:
+    """The run's saved config; model/data/trajectory options may only repeat what it holds."""
+    run = open_run(out_dir)
+    config = run.config
+    saved = {**{o: config["model"].get(f) for o, f in MODEL_OPTIONS.items()},
+             **{o: config["data"].get(f) for o, f in DATA_OPTIONS.items()},
+             **{o: config["train"].get(f) for o, f in TRAIN_OPTIONS.items()},
+             "model": config["model"].get("objective")}
+    for option, value in given.items():
+        if option in saved and option != "epochs" and _differs(option, value, saved[option]):
+            flag = "--" + option.replace("_", "-")
+            raise ValueError(f"{flag} {value} differs from the run's {saved[option]!r}; a resumed run keeps its "
+                             "settings (only --epochs, --device, --threads and --compile may change)")
+    return config
+
+
+def _differs(option: str, given: Any, saved: Any) -> bool:
+    if isinstance(given, Path) or (option == "data" and Path(given).expanduser().is_dir()):
+        return saved is None or Path(given).expanduser().resolve() != Path(saved)
+    return given != saved
+
+
+def _data_info(given: dict[str, Any]) -> dict[str, Any]:
+    name = given.get("data", "mnist")
+    folder = Path(name).expanduser()
+    if name.lower() not in available() and folder.is_dir():
+        name = str(folder.resolve())  # the run must find its folder from anywhere
+    data_dir = given.get("data_dir")
+    return {"name": name, "size": given.get("size"), "channels": given.get("channels"),
+            "data_dir": str(data_dir.expanduser().resolve()) if data_dir else None,
+            "seed": given.get("seed", TrainConfig.seed), "n": given.get("n")}
+
+
+def _load(info: dict[str, Any], split: str) -> ImageSet:
+    progress = RichProgress()
+    try:
+        return load(info["name"], split=split, data_dir=info.get("data_dir"), size=info.get("size"),
+                    channels=info.get("channels"), seed=info.get("seed") or 0, n=info.get("n"), progress=progress)
+    finally:
+        progress.close()
+
+
+def _model_config(given: dict[str, Any], train_set: ImageSet) -> ModelConfig:
+    fields = {f: given[o] for o, f in MODEL_OPTIONS.items() if o in given}
+    return ModelConfig(image_shape=train_set.shape, objective=given.get("model", "vae"), **fields)
+
+
+def _seeded_build(config: ModelConfig, seed: int) -> Autoencoder:
+    """The initial weights follow the run's seed without leaving the global RNG changed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build(config)
+
+
+def _describe(mc: ModelConfig, tc: TrainConfig, train_set: ImageSet, test_set: ImageSet, device, out_dir: Path,
+              resume: bool) -> None:
+    shape = "x".join(map(str, mc.image_shape))
+    verb = "resuming" if resume else "training"
+    out.print(f"{verb} {mc.objective} (latent {mc.latent_dim}, {mc.likelihood}) on {train_set.name}: "
+              f"{len(train_set):,} train / {len(test_set):,} test images of {shape}, {tc.epochs} epochs, "
+              f"batch {tc.batch_size}, lr {tc.lr:g}, device {device} -> {out_dir}",
+              markup=False, highlight=False, soft_wrap=True)
+
+
+def _final_table(final: dict[str, Any] | None, wall_s: float, epochs: int) -> Table:
+    table = Table(title=f"after {epochs} epochs")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    if final is not None:
+        table.add_row("test ELBO (nats/image, higher is better)", f"{final['test_elbo']:.2f}")
+        table.add_row("  reconstruction NLL", f"{final['test_recon_nll']:.2f}")
+        table.add_row("  KL", f"{final['test_kl']:.2f}")
+        table.add_row("train images/s (last epoch)", f"{final['images_per_s']:,.0f}")
+    table.add_row("wall time", f"{wall_s:.1f} s")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)

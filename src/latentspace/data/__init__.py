@@ -1,0 +1,68 @@
+"""Datasets: real (IDX files, image folders) and generated (shapes, faces), all as one ImageSet type."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from latentspace.data.imageset import ImageSet
+from latentspace.data.transforms import to_float, to_uint8
+from latentspace.utils.progress import NULL_PROGRESS, Progress
+
+IDX_DATASETS = ("mnist", "fashion-mnist", "kmnist")
+GENERATED_DATASETS = ("faces", "shapes")
+SPLITS = (None, "train", "test")
+
+
+def available() -> tuple[str, ...]:
+    """Names `load` accepts besides folder paths."""
+    return IDX_DATASETS + GENERATED_DATASETS
+
+
+def load(
+    name_or_folder: str | Path,
+    split: str | None = None,
+    data_dir: str | Path | None = None,
+    size: int | None = None,
+    channels: int | None = None,
+    seed: int = 0,
+    n: int | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> ImageSet:
+    """Load a dataset by name or an image folder by path.
+
+    split: None (all images), "train" or "test". size/channels: resize and convert (folders and
+    generated data; IDX data is 28x28 grey and refuses other values). seed: generated data and the
+    seeded 90/10 split of folders without train/ and test/. n: at most this many images (the first n).
+    progress: reports decoding when a folder is loaded for the first time.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be None, 'train' or 'test', got {split!r}")
+    if n is not None and n <= 0:
+        raise ValueError(f"n must be a positive number of images, got {n}")
+    key = str(name_or_folder)
+    lowered = key.lower()
+    if lowered in IDX_DATASETS:
+        from latentspace.data.idx import load_idx
+
+        out = load_idx(lowered, split=split, data_dir=data_dir, size=size, channels=channels)
+    elif lowered == "faces":
+        from latentspace.data.faces import load_faces
+
+        out = load_faces(split=split, size=size or 64, channels=channels or 3, seed=seed, n=n)
+    elif lowered == "shapes":
+        from latentspace.data.shapes import load_shapes
+
+        out = load_shapes(split=split, size=size or 64, channels=channels or 1, seed=seed, n=n)
+    elif Path(key).expanduser().is_dir():
+        from latentspace.data.folder import load_folder
+
+        out = load_folder(
+            Path(key).expanduser(), split=split, size=size, channels=channels, seed=seed, progress=progress
+        )
+    else:
+        raise ValueError(
+            f"unknown dataset {key!r}: expected one of {', '.join(available())} or an existing image folder"
+        )
+    return out if n is None or len(out) <= n else out.subset(slice(0, n))
+
+
+__all__ = ["ImageSet", "load", "available", "to_float", "to_uint8", "IDX_DATASETS", "GENERATED_DATASETS"]

@@ -1,0 +1,222 @@
+"""Shared machinery of the generated datasets: anti-aliased vectorised drawing, and split bookkeeping.
+
+Drawing: signed distance -> coverage -> paint.
+
+Every shape is a signed distance ``d`` (negative inside, in pixels once scaled) evaluated for a whole
+batch at once; a pixel's coverage is ``clip(0.5 - d, 0, 1)``, a one-pixel ramp across the edge, which
+is what box-filtering a straight edge gives. Shapes combine with ``min`` (union) and ``max``
+(intersection). The distances below are exact or first-order approximations: they only need to be
+right within a pixel or two of the edge, where the ramp lives.
+
+Coordinates broadcast: ``x`` is (N, 1, W) and ``y`` is (N, H, 1), so anything computed from one of them
+alone is a cheap 1-D array and only the final combination is a full (N, H, W) image.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+Scalar = float | Tensor
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights, as PIL's convert("L") uses
+
+
+_THREADS = threading.Lock()
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch on one intra-op thread for the duration, then restore the previous setting.
+
+    Drawing is hundreds of small element-wise ops per batch: a second thread saves almost nothing but
+    costs a barrier per op, and when other processes hold the cores those barriers stall for whole
+    scheduler slices (measured: 10-50x slower on a busy 2-core machine). The lock keeps concurrent
+    renders from restoring each other's settings.
+    """
+    with _THREADS:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+def coverage(d_px: Tensor) -> Tensor:
+    """Signed distance in pixels (negative inside) -> coverage in [0, 1]; overwrites ``d_px``."""
+    return d_px.neg_().add_(0.5).clamp_(0.0, 1.0)
+
+
+def sd_circle(x: Tensor, y: Tensor, r: Scalar) -> Tensor:
+    """Exact distance to a circle of radius r centred at the origin."""
+    return torch.sqrt(x.square() + y.square()) - r
+
+
+def sd_ellipse(x: Tensor, y: Tensor, a: Scalar, b: Scalar) -> Tensor:
+    """Approximate distance to the ellipse (x/a)^2 + (y/b)^2 = 1 (good near the edge for mild aspect ratios)."""
+    radius = torch.sqrt(a * b) if isinstance(a, Tensor) or isinstance(b, Tensor) else math.sqrt(a * b)
+    return torch.sqrt((x / a).square() + (y / b).square()).sub_(1.0).mul_(radius)
+
+
+def sd_box(x: Tensor, y: Tensor, half_w: Scalar, half_h: Scalar) -> Tensor:
+    """Distance to an axis-aligned box centred at the origin (exact inside and along the sides)."""
+    return torch.maximum(x.abs() - half_w, y.abs() - half_h)
+
+
+def sd_segment(x: Tensor, y: Tensor, a: tuple[float, float], b: tuple[float, float]) -> Tensor:
+    """Exact distance to the segment from point a to point b (subtract a half-width for a stroke)."""
+    ax, ay = a
+    bx, by = b
+    dx, dy = bx - ax, by - ay
+    px, py = x - ax, y - ay
+    t = ((px * dx + py * dy) / (dx * dx + dy * dy)).clamp_(0.0, 1.0)
+    return torch.sqrt((px - t * dx).square() + (py - t * dy).square())
+
+
+def sd_graph(y: Tensor, f: Tensor, slope: Tensor) -> Tensor:
+    """Unsigned distance to the curve y = f(x) given f(x) and f'(x) on the x grid (first order)."""
+    return (y - f).abs_() * torch.rsqrt(1.0 + slope.square())
+
+
+def sd_heart(x: Tensor, y: Tensor) -> Tensor:
+    """Exact distance to a unit heart with its tip at the origin and lobes up (+y), height ~1.10.
+
+    Inigo Quilez's heart: two circular lobes of radius sqrt(2)/4 on a square rotated by 45 degrees.
+    """
+    x = x.abs()
+    lobe = torch.sqrt((x - 0.25).square() + (y - 0.75).square()) - math.sqrt(2.0) / 4.0
+    t = 0.5 * (x + y).clamp(min=0.0)
+    top = (x.square() + (y - 1.0).square())
+    diag = (x - t).square() + (y - t).square()
+    body = torch.sqrt(torch.minimum(top, diag)) * torch.sign(x - y)
+    return torch.where(x + y > 1.0, lobe, body)
+
+
+def luma(rgb: Tensor) -> Tensor:
+    """(N, 3, H, W) -> (N, 1, H, W) grey by BT.601 weights."""
+    w = torch.tensor(LUMA, dtype=rgb.dtype).view(1, 3, 1, 1)
+    return (rgb * w).sum(dim=1, keepdim=True)
+
+
+def to_pixels(x: Tensor) -> np.ndarray:
+    """float in [0, 1] -> uint8 numpy, rounded half up; overwrites ``x``."""
+    return x.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).numpy().astype(np.uint8)  # the cast truncates
+
+
+def hsv_to_rgb(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
+    """(N,) hue, saturation, value in [0, 1] -> (N, 3) RGB in [0, 1]."""
+    n = torch.tensor([5.0, 3.0, 1.0], dtype=h.dtype)
+    k = (n[None, :] + 6.0 * h[:, None]) % 6.0
+    ramp = torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
+    return v[:, None] - v[:, None] * s[:, None] * ramp
+
+
+@dataclass(frozen=True)
+class Region:
+    """A pixel window of a Canvas with its local coordinates.
+
+    u: (N, 1, w) and v: (N, H, 1) local coordinates of the pixel centres (units); unit: (N, 1, 1) pixels
+    per unit, which turns a local distance into a pixel distance.
+    """
+
+    rows: slice
+    cols: slice
+    u: Tensor
+    v: Tensor
+    unit: Tensor
+
+
+class Canvas:
+    """A batch of RGB images (N, 3, S, S) float in [0, 1], painted layer by layer (painter's algorithm).
+
+    Each image has its own local frame: u = (x - cx) / unit, v = (y - cy) / unit, with x, y in pixels
+    (y down), so a drawing is written once in units and lands wherever and however large each image's
+    frame puts it. Layers draw only inside the window their shape can reach, not the whole image.
+    """
+
+    def __init__(self, rgb: Tensor, cx: Tensor, cy: Tensor, unit: Tensor):
+        self.rgb, self.cx, self.cy, self.unit = rgb, cx, cy, unit
+        self.size = rgb.shape[-1]
+        self._centres = torch.arange(self.size, dtype=torch.float32) + 0.5
+
+    @staticmethod
+    def filled(background: Tensor, size: int, cx: Tensor, cy: Tensor, unit: Tensor) -> "Canvas":
+        """Images of one flat colour each: background (N, 3); frames cx, cy, unit (N,) in pixels."""
+        rgb = background[:, :, None, None].expand(-1, 3, size, size).contiguous()
+        return Canvas(rgb, cx, cy, unit)
+
+    def part(self, images: slice) -> "Canvas":
+        """The same canvas restricted to a run of images; painting it paints them."""
+        return Canvas(self.rgb[images], self.cx[images], self.cy[images], self.unit[images])
+
+    def _span(self, centre: Tensor, lo: float, hi: float) -> slice:
+        first = math.floor((centre + lo * self.unit).min().item()) - 1
+        last = math.ceil((centre + hi * self.unit).max().item()) + 1
+        return slice(min(max(first, 0), self.size), min(max(last, 0), self.size))
+
+    def region(self, u0: float, u1: float, v0: float, v1: float) -> Region:
+        """The window holding the local box [u0, u1] x [v0, v1] of every image in the batch."""
+        rows, cols = self._span(self.cy, v0, v1), self._span(self.cx, u0, u1)
+        unit = self.unit[:, None, None]
+        u = (self._centres[cols][None, None, :] - self.cx[:, None, None]) / unit
+        v = (self._centres[rows][None, :, None] - self.cy[:, None, None]) / unit
+        return Region(rows, cols, u, v, unit)
+
+    def paint(self, region: Region, d: Tensor, color: Tensor, opacity: Scalar = 1.0) -> None:
+        """Blend ``color`` over the window by the coverage of the shape with local signed distance ``d``.
+
+        color: (N, 3) or (N, 3, h, 1) (per-row shading) in [0, 1]; opacity: float or (N, 1, 1) per image.
+        """
+        if d.numel() == 0:
+            return
+        alpha = coverage(d * region.unit)
+        if not isinstance(opacity, float) or opacity != 1.0:
+            alpha = alpha.mul_(opacity)
+        if color.dim() == 2:
+            color = color[:, :, None, None]
+        self.rgb[:, :, region.rows, region.cols].lerp_(color, alpha[:, None])
+
+    def pixels(self, channels: int) -> np.ndarray:
+        """uint8 (N, channels, S, S); one channel is the BT.601 grey of the RGB picture."""
+        return to_pixels(self.rgb if channels == 3 else luma(self.rgb))
+
+
+# Split bookkeeping shared by the generated datasets.
+SPLIT_STREAMS = {"train": 0, "test": 1}
+
+
+def check_seed(seed: int) -> int:
+    """A valid dataset seed (a non-negative integer), as int."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def split_rng(seed: int, split: str) -> np.random.Generator:
+    """The random stream of one split: train and test never share draws, whatever their sizes."""
+    return np.random.default_rng([seed, SPLIT_STREAMS[split]])
+
+
+def split_counts(split: str | None, n: int | None, defaults: dict[str, int]) -> dict[str, int]:
+    """Images per split: the defaults, or n (shared 90/10 between train and test when split is None)."""
+    if split not in (None, "train", "test"):
+        raise ValueError(f"split must be None, 'train' or 'test', got {split!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
+        raise ValueError(f"n must be a non-negative integer number of images, got {n!r}")
+    if split is not None:
+        return {split: defaults[split] if n is None else int(n)}
+    if n is None:
+        return {"train": defaults["train"], "test": defaults["test"]}
+    return {"train": int(n) - int(n) // 10, "test": int(n) // 10}
+
+
+def runs(flags: np.ndarray) -> list[slice]:
+    """The maximal runs of True in a 1-D boolean array, as slices."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]

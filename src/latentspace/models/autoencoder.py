@@ -1,0 +1,123 @@
+"""Autoencoder: one network family, four objectives (ae, vae, beta-vae, beta-tcvae) differing only in regulariser."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from latentspace.models.config import ModelConfig
+from latentspace.models.conv import Decoder, Encoder
+from latentspace.models.objectives import bernoulli_nll, gaussian_nll, kl_estimate, tc_decomposition
+from latentspace.models.posterior import DiagonalGaussian, PointMass
+
+
+@dataclass(frozen=True)
+class ForwardOutput:
+    posterior: DiagonalGaussian | PointMass
+    z: torch.Tensor  # (B, D), the code the decoder saw
+    params: torch.Tensor  # (B, C, H, W) likelihood parameters (logits or pre-sigmoid means)
+
+
+@dataclass(frozen=True)
+class LossOutput:
+    """Batch means, nats per image. ``loss`` is minimised; ``elbo`` is always the plain ELBO (higher is better)."""
+
+    loss: torch.Tensor
+    recon_nll: torch.Tensor
+    kl: torch.Tensor
+    elbo: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Autoencoder(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.latent_dim
+        self.encoder = Encoder(config, 2 * d if config.is_variational else d)
+        self.decoder = Decoder(config)
+        learn_sigma = config.likelihood == "gaussian" and config.sigma is None
+        self.log_sigma = nn.Parameter(torch.tensor(-1.0)) if learn_sigma else None
+
+    # -- the latent API -------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian | PointMass:
+        """x: (B, C, H, W) float in [0, 1] -> posterior over z (B, D)."""
+        self._check_images(x)
+        h = self.encoder(x)
+        if not self.config.is_variational:
+            return PointMass(h)
+        mean, logvar = h.chunk(2, dim=1)
+        return DiagonalGaussian(mean, logvar)
+
+    def decode_params(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, D) -> likelihood parameters (B, C, H, W): Bernoulli logits or pre-sigmoid Gaussian means."""
+        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(f"latent has shape {tuple(z.shape)}, model expects (B, {self.config.latent_dim})")
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, D) -> images (B, C, H, W) in [0, 1], the likelihood's mean."""
+        return torch.sigmoid(self.decode_params(z))
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> ForwardOutput:
+        posterior = self.encode(x)
+        z = posterior.sample(generator)
+        return ForwardOutput(posterior, z, self.decode_params(z))
+
+    # -- the objective --------------------------------------------------------------------------
+    def recon_nll(self, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """-log p(x|z) per image (B,), nats."""
+        if self.config.likelihood == "bernoulli":
+            return bernoulli_nll(params, target)
+        return gaussian_nll(torch.sigmoid(params), target, self.log_sigma_value(params))
+
+    def log_sigma_value(self, like: torch.Tensor) -> torch.Tensor:
+        if self.log_sigma is not None:
+            return self.log_sigma
+        return torch.tensor(float(self.config.sigma), device=like.device).log()
+
+    def targets(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Dynamic binarisation (a fresh Bernoulli draw of each pixel) in training when configured."""
+        if self.config.binarize and self.training:
+            return torch.bernoulli(x, generator=generator)
+        return x
+
+    def loss(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        kl_weight: float = 1.0,
+        dataset_size: int | None = None,
+    ) -> LossOutput:
+        """The training objective on a batch x (B, C, H, W) in [0, 1]; kl_weight scales the regulariser (warm-up)."""
+        out = self(x, generator)
+        recon = self.recon_nll(out.params, self.targets(x, generator)).mean()
+        kl = out.posterior.kl().mean()
+        reg, terms = self.regulariser(out, kl, dataset_size or x.shape[0])
+        return LossOutput(loss=recon + kl_weight * reg, recon_nll=recon, kl=kl, elbo=-(recon + kl), terms=terms)
+
+    def regulariser(self, out: ForwardOutput, kl: torch.Tensor, dataset_size: int):
+        c = self.config
+        if c.objective in ("ae", "vae"):
+            return kl, {}  # zero for 'ae': its posterior is a point mass
+        if c.objective == "beta-vae":
+            return c.beta * kl, {}
+        post = out.posterior
+        tc = tc_decomposition(out.z, post.mean, post.logvar, dataset_size)
+        terms = {"mi": tc.mi, "tc": tc.tc, "dwkl": tc.dwkl, "kl_estimate": kl_estimate(out.z, post.mean, post.logvar)}
+        return c.alpha * tc.mi + c.beta * tc.tc + c.gamma * tc.dwkl, terms
+
+    def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Per-image ELBO (B,), nats, one posterior sample; no binarisation (scores the given pixels)."""
+        out = self(x, generator)
+        return -(self.recon_nll(out.params, x) + out.posterior.kl())
+
+    def _check_images(self, x: torch.Tensor) -> None:
+        expected = self.config.image_shape
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            got = "x".join(str(s) for s in x.shape[1:]) if x.ndim == 4 else str(tuple(x.shape))
+            raise ValueError(
+                f"images have shape {got} (C x H x W), model expects {'x'.join(map(str, expected))}; "
+                "resize them or train a model for this size"
+            )

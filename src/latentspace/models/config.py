@@ -1,0 +1,81 @@
+"""ModelConfig: everything needed to rebuild a model, validated once, never edited."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+OBJECTIVES = ("ae", "vae", "beta-vae", "beta-tcvae")
+LIKELIHOODS = ("bernoulli", "gaussian")
+MIN_SIZE, MAX_SIZE = 16, 256
+
+
+def default_likelihood(channels: int) -> str:
+    """Grey images (digits, sprites) are near-binary ink: Bernoulli. Colour images: Gaussian with learned sigma."""
+    return "bernoulli" if channels == 1 else "gaussian"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A generative autoencoder: conv encoder/decoder sized to ``image_shape`` and one objective.
+
+    image_shape: (C, H, W) with C in {1, 3}, square H = W in [16, 256] (28, 32, 64 and 128 are the tested sizes).
+    objective: 'ae' (no regulariser), 'vae', 'beta-vae' (beta * KL), 'beta-tcvae' (alpha * MI + beta * TC + gamma * DWKL).
+    likelihood: 'bernoulli' or 'gaussian'; None picks from the channels (see default_likelihood).
+    sigma: Gaussian std; None learns one scalar log-sigma. binarize: dynamic binarisation of Bernoulli targets in training.
+    width: channels of the first conv stage (doubling per stage, capped at 8x). hidden: fully connected width.
+    """
+
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    latent_dim: int = 16
+    objective: str = "vae"
+    beta: float = 4.0
+    alpha: float = 1.0
+    gamma: float = 1.0
+    likelihood: str | None = None
+    sigma: float | None = None
+    binarize: bool = False
+    width: int = 32
+    hidden: int = 256
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(s) for s in self.image_shape)
+        object.__setattr__(self, "image_shape", shape)
+        if len(shape) != 3 or shape[0] not in (1, 3):
+            raise ValueError(f"ModelConfig.image_shape must be (C, H, W) with C 1 or 3, got {shape}")
+        if shape[1] != shape[2] or not MIN_SIZE <= shape[1] <= MAX_SIZE:
+            raise ValueError(
+                f"ModelConfig.image_shape must be square with side {MIN_SIZE}..{MAX_SIZE}, got {shape[1]}x{shape[2]}"
+            )
+        if not 1 <= self.latent_dim <= 1024:
+            raise ValueError(f"ModelConfig.latent_dim must be in 1..1024, got {self.latent_dim}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"ModelConfig.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.likelihood is None:
+            object.__setattr__(self, "likelihood", default_likelihood(shape[0]))
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"ModelConfig.likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
+        for name in ("beta", "alpha", "gamma"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ModelConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.sigma is not None and self.sigma <= 0:
+            raise ValueError(f"ModelConfig.sigma must be > 0 or None (learned), got {self.sigma}")
+        if self.binarize and self.likelihood != "bernoulli":
+            raise ValueError("ModelConfig.binarize needs likelihood 'bernoulli'")
+        if self.width < 1 or self.hidden < 0:
+            raise ValueError(f"ModelConfig.width must be >= 1 and hidden >= 0, got {self.width}, {self.hidden}")
+
+    @property
+    def is_variational(self) -> bool:
+        return self.objective != "ae"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["image_shape"] = list(self.image_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"model config has unknown fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**{**d, "image_shape": tuple(d.get("image_shape", (1, 28, 28)))})

@@ -1,0 +1,48 @@
+"""Shared fixtures: real data (or a clear skip), an isolated cache, and no network for any test."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from latentspace.data import idx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path | None:
+    """$LATENTSPACE_DATA, else ../shared/data beside the repository; None when neither exists."""
+    env = os.environ.get("LATENTSPACE_DATA")
+    root = Path(env).expanduser() if env else REPO.parent / "shared" / "data"
+    return root if root.is_dir() else None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_environment(tmp_path_factory):
+    """Every test sees the real data root, a throwaway cache, and no download mirrors."""
+    root = data_root()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LATENTSPACE_CACHE", str(tmp_path_factory.mktemp("latentspace-cache")))
+        if root is not None:
+            mp.setenv("LATENTSPACE_DATA", str(root))
+        # Tests never touch the network: a test that wants the download path passes mirrors= itself.
+        mp.setattr(idx, "MIRRORS", {name: () for name in idx.MIRRORS})
+        yield
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The folder holding the four real MNIST IDX files, or skip the test saying where they were looked for."""
+    root = data_root()
+    folder = root / "mnist" if root is not None else REPO.parent / "shared" / "data" / "mnist"
+    missing = [s for s in idx.ALL_FILES if idx.find_file(s, [folder]) is None]
+    if missing:
+        pytest.skip(f"real MNIST not found: {', '.join(missing)} absent from {folder} (set LATENTSPACE_DATA)")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist_dir):
+    """The real MNIST test split (10,000 images, 1x28x28), loaded once per session; do not modify it."""
+    return idx.load_idx("mnist", split="test", data_dir=mnist_dir)
