@@ -100,6 +100,8 @@ def test_one_class_and_bad_labels_are_errors():
         fit_direction(z, np.ones(10), z, np.ones(10), name="x")
     with pytest.raises(ValueError, match="0/1"):
         fit_direction(z, np.arange(10) % 3, z, np.arange(10) % 2)
+    with pytest.raises(ValueError, match="must agree"):
+        fit_direction(np.eye(10, D), np.arange(10) % 2, np.zeros((10, D + 1)), np.arange(10) % 2)
     with pytest.raises(ValueError, match="method"):
         fit_direction(z, np.arange(10) % 2, z, np.arange(10) % 2, method="svm")
     with pytest.raises(ValueError, match="unit"):

@@ -121,21 +121,25 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, uninterrupted, 
     assert_same_run(resumed, tmp_path, uninterrupted)
 
 
-def test_interrupt_inside_a_step_keeps_the_last_consistent_checkpoint(tmp_path, uninterrupted):
+@pytest.mark.parametrize("call", [2, 7])  # loss calls: 4 steps + 1 evaluation batch per epoch
+def test_interrupt_inside_a_step_keeps_the_last_consistent_checkpoint(tmp_path, uninterrupted, call):
     model = new_model()
     real_loss, calls = model.loss, []
 
     def loss_then_interrupt(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 6:  # the 2nd step of epoch 2, before its update is applied
+        if len(calls) == call:  # before this step's update is applied
             raise KeyboardInterrupt
         return real_loss(*args, **kwargs)
 
     model.loss = loss_then_interrupt
     with pytest.raises(KeyboardInterrupt):
         fit(model, TRAIN, TEST, CONFIG, tmp_path, "cpu")
-    state = load_trainer_state(tmp_path / TRAINER_STATE)
-    assert (state.epoch, state.step_in_epoch, state.global_step) == (1, 0, STEPS_PER_EPOCH)
+    if call == 2:  # no checkpoint yet: resuming starts the run again
+        assert not (tmp_path / TRAINER_STATE).exists()
+    else:
+        state = load_trainer_state(tmp_path / TRAINER_STATE)
+        assert (state.epoch, state.step_in_epoch, state.global_step) == (1, 0, STEPS_PER_EPOCH)
 
     resumed = new_model()
     fit(resumed, TRAIN, TEST, CONFIG, tmp_path, "cpu", resume=True)

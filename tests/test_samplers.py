@@ -96,6 +96,8 @@ def test_bad_state_and_arguments_are_errors():
         GMMSampler(2, covariance_type="banded").fit(z)
     with pytest.raises(ValueError, match="n_components=100"):
         GMMSampler(100).fit(z)
+    with pytest.raises(ValueError, match="not fitted"):
+        GMMSampler(2).sample(3, np.random.default_rng(0))
     state = GMMSampler(2).fit(z).to_dict()
     state["covariances"] = state["covariances"][0]
     with pytest.raises(ValueError, match=r"covariances .*\(2, 3, 3\)"):

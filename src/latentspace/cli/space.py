@@ -13,6 +13,7 @@ import typer
 from latentspace.latent.space import (
     SpaceCount, count_space, coverage_log10, enumerate_space, latent_grid_points,
 )
+from latentspace.viz.grid import image_grid, save_image
 
 SHAPE_HELP = "Image shape HxW or HxWxC, e.g. 28x28x1 (MNIST) or 64x64x3."
 TILE_PX = 48  # tiny enumerated images are enlarged to about this many pixels
@@ -71,8 +72,6 @@ def coverage_lines(count: SpaceCount, dataset_size: int) -> list[str]:
 
 def draw_space(shape: tuple[int, int, int], levels: int, out: Path) -> Path:
     """Every image of a tiny space as one grid picture at ``out``."""
-    from latentspace.viz.grid import image_grid, save_image
-
     images = enumerate_space(shape, levels)
     scale = max(1, TILE_PX // max(shape[0], shape[1]))
     tiles = images.repeat(scale, axis=2).repeat(scale, axis=3)
@@ -81,14 +80,23 @@ def draw_space(shape: tuple[int, int, int], levels: int, out: Path) -> Path:
     return save_image(image_grid(framed, pad=6), out)
 
 
+ShapeOpt = Annotated[str, typer.Option("--shape", help=SHAPE_HELP)]
+LevelsOpt = Annotated[int, typer.Option("--levels", help="Values per pixel channel (256 for 8-bit, 2 for binary).")]
+EnumerateOpt = Annotated[bool, typer.Option("--enumerate", help="Draw every image of a tiny space (needs --out).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Where --enumerate writes its grid (.png).")]
+LatentDimOpt = Annotated[int | None, typer.Option("--latent-dim", help="Compare with a grid over this many latent axes.")]
+StepsOpt = Annotated[int, typer.Option("--steps", help="Grid steps per latent axis (with --latent-dim).")]
+DatasetSizeOpt = Annotated[int | None, typer.Option("--dataset-size", help="Show how much of the space N images cover.")]
+
+
 def space(
-    shape: Annotated[str, typer.Option("--shape", help=SHAPE_HELP)] = "28x28x1",
-    levels: Annotated[int, typer.Option("--levels", help="Values per pixel channel (256 for 8-bit, 2 for binary).")] = 256,
-    enumerate_: Annotated[bool, typer.Option("--enumerate", help="Draw every image of a tiny space (needs --out).")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Where --enumerate writes its grid (.png).")] = None,
-    latent_dim: Annotated[int | None, typer.Option("--latent-dim", help="Compare with a grid over this many latent axes.")] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Grid steps per latent axis (with --latent-dim).")] = 10,
-    dataset_size: Annotated[int | None, typer.Option("--dataset-size", help="Show how much of the space N images cover.")] = None,
+    shape: ShapeOpt = "28x28x1",
+    levels: LevelsOpt = 256,
+    enumerate_: EnumerateOpt = False,
+    out: OutOpt = None,
+    latent_dim: LatentDimOpt = None,
+    steps: StepsOpt = 10,
+    dataset_size: DatasetSizeOpt = None,
 ) -> None:
     """Count every possible image of a shape, exactly."""
     dims = parse_shape(shape)

@@ -8,8 +8,9 @@ is what box-filtering a straight edge gives. Shapes combine with ``min`` (union)
 (intersection). The distances below are exact or first-order approximations: they only need to be
 right within a pixel or two of the edge, where the ramp lives.
 
-Coordinates broadcast: ``x`` is (N, 1, W) and ``y`` is (N, H, 1), so anything computed from one of them
-alone is a cheap 1-D array and only the final combination is a full (N, H, W) image.
+Coordinates broadcast: ``x`` varies along the image's columns only and ``y`` along its rows only (e.g.
+(N, 1, W) and (N, H, 1)), so anything computed from one of them alone is a cheap 1-D array and only the
+final combination is a full image.
 """
 from __future__ import annotations
 
@@ -65,8 +66,10 @@ def sd_ellipse(x: Tensor, y: Tensor, a: Scalar, b: Scalar) -> Tensor:
 
 
 def sd_box(x: Tensor, y: Tensor, half_w: Scalar, half_h: Scalar) -> Tensor:
-    """Distance to an axis-aligned box centred at the origin (exact inside and along the sides)."""
-    return torch.maximum(x.abs() - half_w, y.abs() - half_h)
+    """Exact distance to an axis-aligned box centred at the origin (round beyond the corners)."""
+    qx, qy = x.abs() - half_w, y.abs() - half_h
+    outside = torch.sqrt(qx.clamp(min=0.0).square() + qy.clamp(min=0.0).square())
+    return outside + torch.maximum(qx, qy).clamp_(max=0.0)
 
 
 def sd_segment(x: Tensor, y: Tensor, a: tuple[float, float], b: tuple[float, float]) -> Tensor:
@@ -98,15 +101,9 @@ def sd_heart(x: Tensor, y: Tensor) -> Tensor:
     return torch.where(x + y > 1.0, lobe, body)
 
 
-def luma(rgb: Tensor) -> Tensor:
-    """(N, 3, H, W) -> (N, 1, H, W) grey by BT.601 weights."""
-    w = torch.tensor(LUMA, dtype=rgb.dtype).view(1, 3, 1, 1)
-    return (rgb * w).sum(dim=1, keepdim=True)
-
-
 def to_pixels(x: Tensor) -> np.ndarray:
-    """float in [0, 1] -> uint8 numpy, rounded half up; overwrites ``x``."""
-    return x.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).numpy().astype(np.uint8)  # the cast truncates
+    """float in [0, 1] -> uint8 numpy of the same shape, rounded half up."""
+    return x.mul(255.0).add_(0.5).clamp_(0.0, 255.0).numpy().astype(np.uint8)  # the cast truncates
 
 
 def hsv_to_rgb(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
@@ -121,8 +118,8 @@ def hsv_to_rgb(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
 class Region:
     """A pixel window of a Canvas with its local coordinates.
 
-    u: (N, 1, w) and v: (N, H, 1) local coordinates of the pixel centres (units); unit: (N, 1, 1) pixels
-    per unit, which turns a local distance into a pixel distance.
+    u: (1, w, N) and v: (h, 1, N) local coordinates of the pixel centres (units); unit: (N,) pixels per
+    unit, which turns a local distance into a pixel distance. Shapes drawn here are (h, w, N).
     """
 
     rows: slice
@@ -133,58 +130,68 @@ class Region:
 
 
 class Canvas:
-    """A batch of RGB images (N, 3, S, S) float in [0, 1], painted layer by layer (painter's algorithm).
+    """A batch of N RGB images float in [0, 1], painted layer by layer (painter's algorithm).
 
     Each image has its own local frame: u = (x - cx) / unit, v = (y - cy) / unit, with x, y in pixels
     (y down), so a drawing is written once in units and lands wherever and however large each image's
     frame puts it. Layers draw only inside the window their shape can reach, not the whole image.
+
+    The pixels are stored (3, S, S, N), image index last: a window of the batch is then a few long
+    contiguous runs, which the element-wise kernels stream through several times faster than the
+    short rows of an (N, 3, S, S) window, and (N, 3, S, S) is one 2-D transpose away.
     """
 
     def __init__(self, rgb: Tensor, cx: Tensor, cy: Tensor, unit: Tensor):
         self.rgb, self.cx, self.cy, self.unit = rgb, cx, cy, unit
-        self.size = rgb.shape[-1]
+        self.size = rgb.shape[1]
         self._centres = torch.arange(self.size, dtype=torch.float32) + 0.5
+        # conservative bounds of every image's frame, so a window costs no tensor reductions
+        self._x = (cx.min().item(), cx.max().item())
+        self._y = (cy.min().item(), cy.max().item())
+        self._unit = (unit.min().item(), unit.max().item())
 
     @staticmethod
     def filled(background: Tensor, size: int, cx: Tensor, cy: Tensor, unit: Tensor) -> "Canvas":
-        """Images of one flat colour each: background (N, 3); frames cx, cy, unit (N,) in pixels."""
-        rgb = background[:, :, None, None].expand(-1, 3, size, size).contiguous()
-        return Canvas(rgb, cx, cy, unit)
+        """Images of one flat colour each: background (3, N); frames cx, cy, unit (N,) in pixels."""
+        return Canvas(background[:, None, None].expand(-1, size, size, -1).contiguous(), cx, cy, unit)
 
     def part(self, images: slice) -> "Canvas":
         """The same canvas restricted to a run of images; painting it paints them."""
-        return Canvas(self.rgb[images], self.cx[images], self.cy[images], self.unit[images])
+        return Canvas(self.rgb[..., images], self.cx[images], self.cy[images], self.unit[images])
 
-    def _span(self, centre: Tensor, lo: float, hi: float) -> slice:
-        first = math.floor((centre + lo * self.unit).min().item()) - 1
-        last = math.ceil((centre + hi * self.unit).max().item()) + 1
+    def _span(self, centre: tuple[float, float], lo: float, hi: float) -> slice:
+        first = math.floor(centre[0] + min(lo * self._unit[0], lo * self._unit[1])) - 1
+        last = math.ceil(centre[1] + max(hi * self._unit[0], hi * self._unit[1])) + 1
         return slice(min(max(first, 0), self.size), min(max(last, 0), self.size))
 
     def region(self, u0: float, u1: float, v0: float, v1: float) -> Region:
         """The window holding the local box [u0, u1] x [v0, v1] of every image in the batch."""
-        rows, cols = self._span(self.cy, v0, v1), self._span(self.cx, u0, u1)
-        unit = self.unit[:, None, None]
-        u = (self._centres[cols][None, None, :] - self.cx[:, None, None]) / unit
-        v = (self._centres[rows][None, :, None] - self.cy[:, None, None]) / unit
-        return Region(rows, cols, u, v, unit)
+        rows, cols = self._span(self._y, v0, v1), self._span(self._x, u0, u1)
+        u = (self._centres[cols][None, :, None] - self.cx) / self.unit
+        v = (self._centres[rows][:, None, None] - self.cy) / self.unit
+        return Region(rows, cols, u, v, self.unit)
 
-    def paint(self, region: Region, d: Tensor, color: Tensor, opacity: Scalar = 1.0) -> None:
+    def paint(self, region: Region, d: Tensor, color: Tensor, opacity: float = 1.0) -> None:
         """Blend ``color`` over the window by the coverage of the shape with local signed distance ``d``.
 
-        color: (N, 3) or (N, 3, h, 1) (per-row shading) in [0, 1]; opacity: float or (N, 1, 1) per image.
+        d: broadcastable to (h, w, N), in units. color: (3, N), or (3, h, 1, N) for per-row shading.
         """
         if d.numel() == 0:
             return
         alpha = coverage(d * region.unit)
-        if not isinstance(opacity, float) or opacity != 1.0:
+        if opacity != 1.0:
             alpha = alpha.mul_(opacity)
         if color.dim() == 2:
-            color = color[:, :, None, None]
-        self.rgb[:, :, region.rows, region.cols].lerp_(color, alpha[:, None])
+            color = color[:, None, None]
+        self.rgb[:, region.rows, region.cols].lerp_(color, alpha)
 
     def pixels(self, channels: int) -> np.ndarray:
         """uint8 (N, channels, S, S); one channel is the BT.601 grey of the RGB picture."""
-        return to_pixels(self.rgb if channels == 3 else luma(self.rgb))
+        rgb = self.rgb
+        if channels == 1:
+            rgb = (rgb * torch.tensor(LUMA, dtype=rgb.dtype)[:, None, None, None]).sum(dim=0, keepdim=True)
+        n = rgb.shape[-1]
+        return to_pixels(rgb.view(-1, n).t()).reshape(n, channels, self.size, self.size)
 
 
 # Split bookkeeping shared by the generated datasets.

@@ -93,6 +93,9 @@ def best_threshold(projections: np.ndarray, y: np.ndarray) -> float:
 
 
 def _finish(name, method, vector, z_train, y_train, z_test, y_test, conditioned_on=()) -> AttributeDirection:
+    if z_test.shape[1] != z_train.shape[1] or vector.shape != (z_train.shape[1],):
+        raise ValueError(f"direction {name!r}: train codes have {z_train.shape[1]} values, test codes "
+                         f"{z_test.shape[1]}, direction {vector.shape[0]}; they must agree")
     vector = vector / np.linalg.norm(vector)
     proj = z_train @ vector
     threshold = best_threshold(proj, y_train)

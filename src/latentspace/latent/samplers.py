@@ -78,7 +78,8 @@ class GMMSampler:
 
     def _check(self) -> None:
         if self.covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(f"covariance_type must be one of {', '.join(COVARIANCE_TYPES)}, got {self.covariance_type!r}")
+            allowed = ", ".join(COVARIANCE_TYPES)
+            raise ValueError(f"covariance_type must be one of {allowed}, got {self.covariance_type!r}")
         if self.n_components < 1:
             raise ValueError(f"n_components must be >= 1, got {self.n_components}")
 
@@ -107,19 +108,24 @@ class GMMSampler:
 
     @property
     def latent_dim(self) -> int:
+        if not hasattr(self, "means_"):
+            raise ValueError("GMMSampler is not fitted: call fit(latents) or GMMSampler.from_dict(state) first")
         return int(self.means_.shape[1])
 
     def sample(self, n: int, generator: Generator) -> np.ndarray:
         """(n, D) float32: a component per draw by its weight, then mean + L eps with L the Cholesky factor."""
+        d = self.latent_dim  # raises when not fitted
         u = uniform(int(n), generator)
         component = np.minimum(np.searchsorted(np.cumsum(self.weights_), u, side="right"), len(self.weights_) - 1)
-        eps = standard_normal((int(n), self.latent_dim), generator)
+        eps = standard_normal((int(n), d), generator)
         z = self.means_[component] + np.einsum("nij,nj->ni", self._cholesky[component], eps)
         return z.astype(np.float32)
 
     def log_prob(self, z: np.ndarray) -> np.ndarray:
         """log p(z) under the mixture, z (N, D) -> (N,) nats."""
         z = np.asarray(z, dtype=np.float64)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"codes must be (N, {self.latent_dim}), got shape {z.shape}")
         per_component = np.stack(
             [multivariate_normal(m, c).logpdf(z).reshape(len(z)) for m, c in zip(self.means_, self._full)], axis=1
         )

@@ -57,7 +57,9 @@ def mutual_information_matrix(
     return np.array([[mutual_info_score(f[:, j], c[:, i]) for j in range(f.shape[1])] for i in range(c.shape[1])])
 
 
-def factor_entropy(factors: np.ndarray, discrete_factor_mask: Sequence[bool] | None = None, bins: int = 20) -> np.ndarray:
+def factor_entropy(
+    factors: np.ndarray, discrete_factor_mask: Sequence[bool] | None = None, bins: int = 20,
+) -> np.ndarray:
     """H(factor_f) in nats, (F,), of the (discretised) factors."""
     f = _discrete_factors(factors, discrete_factor_mask, bins)
     return np.array([mutual_info_score(f[:, j], f[:, j]) for j in range(f.shape[1])])

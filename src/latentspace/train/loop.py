@@ -128,18 +128,19 @@ def evaluate(
     device = _device_of(model)
     amp = autocast_dtype(device)
     start = time.perf_counter()
-    names: list[str] = []
-    sums: torch.Tensor | None = None
+    names: list[str] | None = None
+    rows, sizes = [], []
     with _eval_mode(model), _autocast(device, amp):
         for i in range(0, n, batch_size):
             x = to_float(images[i : i + batch_size].to(device, non_blocking=True))
             out = model.loss(x, generator=generator, kl_weight=1.0, dataset_size=dataset_size or n)
-            if sums is None:
-                names = sorted(out.terms)
-                sums = torch.zeros(4 + len(names), dtype=_sum_dtype(device), device=device)
+            names = sorted(out.terms) if names is None else names
             values = [out.loss, out.recon_nll, out.kl, out.elbo, *(out.terms[k] for k in names)]
-            sums += torch.stack([v.detach().float() for v in values]).to(sums.dtype) * x.shape[0]
-    means = (sums / n).tolist()
+            rows.append(torch.stack([v.float() for v in values]))
+            sizes.append(x.shape[0])
+    # Read back once, sum in float64: batch means weighted by batch size.
+    per_batch = torch.stack(rows).cpu().double()
+    means = ((per_batch * torch.tensor(sizes, dtype=torch.float64)[:, None]).sum(0) / n).tolist()
     return EvalResult(
         loss=means[0], recon_nll=means[1], kl=means[2], elbo=means[3],
         terms=dict(zip(names, means[4:])), n=n, seconds=time.perf_counter() - start,
@@ -184,9 +185,36 @@ class _Position:
     epoch: int = 0  # completed epochs
     step_in_epoch: int = 0
     global_step: int = 0
-    train_sums: list[float] = field(default_factory=lambda: [0.0, 0.0])  # loss, elbo, summed over images
-    train_count: int = 0
+    batches: list[list[float]] = field(default_factory=list)  # [loss, elbo, images] of this epoch's steps
     train_seconds: float = 0.0
+
+
+class _BatchLog:
+    """The losses of the epoch in progress, kept on the device until needed (reading them waits for it)."""
+
+    def __init__(self, done: list[list[float]]) -> None:
+        self.done = list(done)
+        self.pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []
+
+    def add(self, out: LossOutput, n_images: int) -> None:
+        self.pending.append((out.loss.detach(), out.elbo.detach(), n_images))
+
+    def values(self) -> list[list[float]]:
+        """[loss, elbo, images] per step so far (JSON-able, for checkpoints)."""
+        if self.pending:
+            pairs = torch.stack([t for loss, elbo, _ in self.pending for t in (loss, elbo)]).float()
+            self.done += [[a, b, n] for (a, b), (*_, n) in zip(pairs.view(-1, 2).tolist(), self.pending)]
+            self.pending = []
+        return self.done
+
+    def means(self) -> tuple[float, float, int]:
+        """(mean loss, mean elbo) per image and the number of images; exactly rounded sums, so a resumed
+        epoch gives the same numbers as an uninterrupted one."""
+        rows = self.values()
+        count = int(sum(n for *_, n in rows))
+        loss = math.fsum(v * n for v, _, n in rows) / max(count, 1)
+        elbo = math.fsum(v * n for _, v, n in rows) / max(count, 1)
+        return loss, elbo, count
 
 
 def fit(
@@ -220,23 +248,25 @@ def fit(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     reparam = torch.Generator(device=device).manual_seed(config.seed)
     probe = probe_index(len(test_set), config.probe_size, config.seed)
-    if resume:
-        pos, snapshots = _resume(model, optimizer, reparam, config, run_dir, data_info)
-    else:
-        pos, snapshots = _start(model, optimizer, reparam, train_set, test_set, config, run_dir, data_info, probe)
+    if resume and data_info is None:
+        data_info = runs.open_run(run_dir).data_info
+    restored = _resume(model, optimizer, reparam, config, run_dir, data_info) if resume else None
+    if restored is None:
+        restored = _start(model, train_set, test_set, config, run_dir, data_info, probe, fresh=not resume)
+    pos, snapshots = restored
     if config.compile:
         for child in model.children():
             child.compile()  # in place: state_dict keys stay as they are
     amp = autocast_dtype(device)
     ticker = _Ticker(progress)
     # Whether model, optimiser, generator and pos agree; False only while a step is being applied.
-    consistent, sums, epoch_start = True, None, time.perf_counter()
+    consistent, log, epoch_start = True, None, time.perf_counter()
     progress.start(max(0, total_steps - pos.global_step), "training")
     try:
         with _deferred_sigint() as interrupted:
             for epoch in range(pos.epoch, config.epochs):
                 order = epoch_permutation(n_train, config.seed, epoch).to(device)
-                sums = torch.tensor(pos.train_sums, dtype=_sum_dtype(device), device=device)
+                log = _BatchLog(pos.batches)
                 epoch_start = time.perf_counter() - pos.train_seconds
                 ticker.restart_clock()
                 for i in range(pos.step_in_epoch, steps_per_epoch):
@@ -252,13 +282,12 @@ def fit(
                         kl_weight=kl_weight_at(pos.global_step, steps_per_epoch, config),
                         dataset_size=n_train, grad_clip=config.grad_clip, amp_dtype=amp,
                     )
-                    sums += torch.stack([out.loss.detach(), out.elbo.detach()]).to(sums.dtype) * x.shape[0]
+                    log.add(out, x.shape[0])
                     pos.global_step, pos.step_in_epoch = pos.global_step + 1, i + 1
-                    pos.train_count += x.shape[0]
                     consistent = True
                     ticker.step(x.shape[0], out.loss)
                 ticker.flush()
-                pos.train_sums, sums = sums.tolist(), None
+                pos.batches, log = log.values(), None
                 pos.train_seconds = time.perf_counter() - epoch_start
                 record = _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, pos,
                                     total_steps, steps_per_epoch)
@@ -269,8 +298,8 @@ def fit(
         if not consistent:
             logger.warning("interrupted inside a step: no checkpoint written; the last one stays in %s", run_dir)
             raise
-        if sums is not None:  # inside an epoch: keep its running totals and clock
-            pos.train_sums, pos.train_seconds = sums.tolist(), time.perf_counter() - epoch_start
+        if log is not None:  # inside an epoch: keep its losses so far and its clock
+            pos.batches, pos.train_seconds = log.values(), time.perf_counter() - epoch_start
         _checkpoint(run_dir, model, optimizer, reparam, pos)
         logger.info("interrupted at epoch %d step %d; checkpoint in %s", pos.epoch + 1, pos.step_in_epoch, run_dir)
         raise
@@ -291,12 +320,12 @@ def _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, 
         probe_t = torch.from_numpy(probe).to(device)
         snapshots[runs.snapshot_key(epoch)] = posterior_means(model, test_images[probe_t], config.eval_batch_size)
         runs.write_snapshots(run_dir / runs.SNAPSHOTS, snapshots)
-    count = max(1, pos.train_count)
+    train_loss, train_elbo, count = _BatchLog(pos.batches).means()
     record = {
         "epoch": epoch,
         "step": pos.global_step,
-        "train_loss": pos.train_sums[0] / count,
-        "train_elbo": pos.train_sums[1] / count,
+        "train_loss": train_loss,
+        "train_elbo": train_elbo,
         "test_loss": ev.loss,
         "test_elbo": ev.elbo,
         "test_recon_nll": ev.recon_nll,
@@ -304,7 +333,7 @@ def _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, 
         **{f"test_{k}": v for k, v in ev.terms.items()},
         "lr": lr_at(max(0, pos.global_step - 1), total_steps, config),
         "kl_weight": kl_weight_at(max(0, pos.global_step - 1), steps_per_epoch, config),
-        "images_per_s": pos.train_count / max(pos.train_seconds, 1e-9),
+        "images_per_s": count / max(pos.train_seconds, 1e-9),
         "seconds": pos.train_seconds,
         "eval_seconds": ev.seconds,
     }
@@ -313,11 +342,13 @@ def _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, 
     return record
 
 
-def _start(model, optimizer, reparam, train_set, test_set, config, run_dir, data_info, probe):
-    """A fresh run: refuse a folder holding another run, write config.json, snapshot epoch 0, checkpoint step 0."""
-    for name in (runs.TRAINER_STATE, runs.METRICS):
-        if (run_dir / name).exists():
-            raise ValueError(f"{run_dir}: already holds a run ({name}); resume it or choose an empty folder")
+def _start(model, train_set, test_set, config, run_dir, data_info, probe, fresh: bool):
+    """Start from step 0: write config.json and snapshot epoch 0. ``fresh``: refuse a folder holding a run."""
+    has_records = bool(runs.read_metrics(run_dir))
+    if fresh and ((run_dir / runs.TRAINER_STATE).exists() or has_records):
+        raise ValueError(f"{run_dir}: already holds a run; resume it or choose an empty folder")
+    if has_records:  # a resumed run that never reached its first checkpoint
+        runs.keep_metrics_through(run_dir, 0)
     info = data_info if data_info is not None else {"name": train_set.name}
     runs.write_run_config(run_dir, model.config, config, info)
     snapshots: dict[str, np.ndarray] = {}
@@ -328,13 +359,14 @@ def _start(model, optimizer, reparam, train_set, test_set, config, run_dir, data
         probe_images = torch.from_numpy(test_set.images[probe])
         snapshots[runs.snapshot_key(0)] = posterior_means(model, probe_images, config.eval_batch_size)
         runs.write_snapshots(run_dir / runs.SNAPSHOTS, snapshots)
-    pos = _Position()
-    _checkpoint(run_dir, model, optimizer, reparam, pos)
-    return pos, snapshots
+    return _Position(), snapshots
 
 
 def _resume(model, optimizer, reparam, config, run_dir, data_info):
-    """Restore weights, optimiser, RNG and position from the run folder; drop records written after them."""
+    """Restore weights, optimiser, RNG and position from the run folder; drop records written after them.
+
+    Returns None when the run has no checkpoint yet (stopped before its first epoch ended): the caller then
+    starts it from step 0, which is what resuming it means since the model passed in is the fresh one."""
     run = runs.open_run(run_dir)
     if run.model_config != model.config:
         raise ValueError(f"{run_dir}: the model to resume has config {model.config}, the run has {run.model_config}")
@@ -344,14 +376,15 @@ def _resume(model, optimizer, reparam, config, run_dir, data_info):
     if changed:
         raise ValueError(f"{run_dir}: cannot resume with changed {', '.join(changed)}; only epochs may change")
     if not run.has_checkpoint:
-        raise ValueError(f"{run_dir}: has no {runs.TRAINER_STATE} to resume from; start the run again")
+        logger.info("%s has no checkpoint yet: starting it from the beginning", run_dir)
+        return None
     state = load_trainer_state(run_dir / runs.TRAINER_STATE, optimizer)
     if state.model_state is None:
         raise ValueError(f"{run_dir / runs.TRAINER_STATE}: holds no weights to resume from")
     model.load_state_dict(state.model_state)
     _restore_generator(reparam, state, config)
     runs.keep_metrics_through(run_dir, state.epoch)
-    runs.write_run_config(run_dir, model.config, config, data_info if data_info is not None else run.data_info)
+    runs.write_run_config(run_dir, model.config, config, data_info)
     snapshots = {k: v for k, v in run.snapshots().items()
                  if not k.startswith("epoch_") or int(k.removeprefix("epoch_")) <= state.epoch}
     if state.epoch > config.epochs:
@@ -359,8 +392,7 @@ def _resume(model, optimizer, reparam, config, run_dir, data_info):
     extra = state.extra
     pos = _Position(
         epoch=state.epoch, step_in_epoch=state.step_in_epoch, global_step=state.global_step,
-        train_sums=list(extra.get("train_sums", [0.0, 0.0])), train_count=int(extra.get("train_count", 0)),
-        train_seconds=float(extra.get("train_seconds", 0.0)),
+        batches=[list(b) for b in extra.get("batches", [])], train_seconds=float(extra.get("train_seconds", 0.0)),
     )
     logger.info("resuming %s at epoch %d step %d", run_dir, pos.epoch + 1, pos.step_in_epoch)
     return pos, snapshots
@@ -386,7 +418,7 @@ def _checkpoint(run_dir, model, optimizer, reparam, pos: _Position, weights_save
         run_dir / runs.TRAINER_STATE, optimizer, scheduler_step=pos.global_step, epoch=pos.epoch,
         step_in_epoch=pos.step_in_epoch, global_step=pos.global_step,
         generator_states={"reparam": reparam.get_state()},
-        extra={"train_sums": pos.train_sums, "train_count": pos.train_count, "train_seconds": pos.train_seconds,
+        extra={"batches": pos.batches, "train_seconds": pos.train_seconds,
                "generator_device": reparam.device.type},
         model_state=model.state_dict(),
     )
@@ -468,10 +500,6 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
-def _sum_dtype(device: torch.device) -> torch.dtype:
-    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:
