@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
     rate = lambda seconds: n_images / seconds  # noqa: E731
-    print(f"plain loop          {rate(plain):10.0f} img/s   ({plain:.2f} s; runs {', '.join(f'{s:.2f}' for s in plain_s)})")
+    each = ", ".join(f"{s:.2f}" for s in plain_s)
+    print(f"plain loop          {rate(plain):10.0f} img/s   ({plain:.2f} s; runs {each})")
     print(f"fit, training phase {rate(med['train']):10.0f} img/s   ratio {plain / med['train']:.3f}")
     no_eval = med["wall"] - med["eval"]
     print(f"fit, without eval   {rate(no_eval):10.0f} img/s   ratio {plain / no_eval:.3f}")

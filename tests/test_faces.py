@@ -232,18 +232,29 @@ def test_loader_passes_through():
     np.testing.assert_array_equal(faces.factors, load_faces(split="test", n=4, size=32, channels=1, seed=2).factors)
 
 
+VALID = sample_face_factors(2, np.random.default_rng(0))
+
+
 @pytest.mark.parametrize(
-    "call",
+    "call, message",
     [
-        lambda: load_faces(split="valid"),
-        lambda: load_faces(seed=-3),
-        lambda: load_faces(n=-1),
-        lambda: render_faces(np.zeros((2, 5))),
-        lambda: render_faces(toggled(np.zeros((2, len(FACTOR_NAMES)), np.float32), hair_color=5)),
-        lambda: render_faces(np.zeros((1, len(FACTOR_NAMES))), channels=4),
-        lambda: render_faces(np.zeros((1, len(FACTOR_NAMES))), size=8),
+        (lambda: load_faces(split="valid"), "split"),
+        (lambda: load_faces(seed=-3), "seed"),
+        (lambda: load_faces(n=-1), "n must"),
+        (lambda: render_faces(np.zeros((2, 5))), "factors must be"),
+        (lambda: render_faces(toggled(VALID, hair_color=5)), "hair_color"),
+        (lambda: render_faces(toggled(VALID, mask_on=0.5)), "mask_on"),
+        (lambda: render_faces(VALID, channels=4), "channels"),
+        (lambda: render_faces(VALID, size=8), "size"),
+        (lambda: render_faces(toggled(VALID, smile=2.5)), "smile"),
+        (lambda: render_faces(toggled(VALID, head_size=np.nan)), "head_size"),
     ],
 )
-def test_bad_input_raises_value_error(call):
-    with pytest.raises(ValueError):
+def test_bad_input_raises_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_mild_extrapolation_is_drawn():
+    wide = render_faces(toggled(VALID, smile=1.5, head_x=0.07))
+    assert wide.shape == (2, 3, SIZE, SIZE)

@@ -92,7 +92,8 @@ def assert_same_run(model, run_dir, reference) -> None:
     for g, w in zip(got, want):
         assert {k: g[k] for k in COMPARED} == {k: w[k] for k in COMPARED}
     snaps, ref_snaps = open_run(run_dir).snapshots(), open_run(ref_dir).snapshots()
-    assert sorted(snaps) == sorted(ref_snaps) == ["epoch_0000", "epoch_0001", "epoch_0002", "probe_index", "probe_labels"]
+    assert sorted(snaps) == sorted(ref_snaps)
+    assert sorted(snaps) == ["epoch_0000", "epoch_0001", "epoch_0002", "probe_index", "probe_labels"]
     for k in snaps:
         np.testing.assert_array_equal(snaps[k], ref_snaps[k])
 

@@ -83,8 +83,9 @@ def test_snapshots_are_probe_codes_before_and_after_training(trained):
     np.testing.assert_array_equal(snaps["probe_labels"], test.labels[probe])
     assert sorted(k for k in snaps if k.startswith("epoch_")) == ["epoch_0000", "epoch_0001", "epoch_0002"]
     images = torch.from_numpy(test.images[probe])
-    np.testing.assert_array_equal(snaps["epoch_0000"], posterior_means(initial, images, 7))
-    np.testing.assert_allclose(snaps["epoch_0002"], posterior_means(model, images, 7), rtol=1e-6, atol=1e-6)
+    # another batch size may pick other kernels: equal to float32 rounding, not bit for bit
+    np.testing.assert_allclose(snaps["epoch_0000"], posterior_means(initial, images, 7), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(snaps["epoch_0002"], posterior_means(model, images, 7), rtol=1e-5, atol=1e-6)
     assert snaps["epoch_0002"].dtype == np.float32 and snaps["epoch_0002"].shape == (30, 3)
     assert not np.allclose(snaps["epoch_0001"], snaps["epoch_0002"])
 

@@ -163,20 +163,24 @@ def test_other_sizes_scale_the_geometry():
 
 
 @pytest.mark.parametrize(
-    "call",
+    "call, message",
     [
-        lambda: load_shapes(split="val"),
-        lambda: load_shapes(seed=-1),
-        lambda: load_shapes(n=10, channels=2),
-        lambda: load_shapes(n=10, size=8),
-        lambda: render_shapes(np.zeros((2, 4))),
-        lambda: render_shapes(np.array([[3, 1, 0, 0, 0]])),
-        lambda: render_shapes_by_index(np.array([737_280])),
-        lambda: shapes_factor_grid().indices(np.zeros((2, 3))),
+        (lambda: load_shapes(split="val"), "split"),
+        (lambda: load_shapes(seed=-1), "seed"),
+        (lambda: load_shapes(n=10, channels=2), "channels"),
+        (lambda: load_shapes(n=10, size=8), "size"),
+        (lambda: render_shapes(np.zeros((2, 4))), "factors must be"),
+        (lambda: render_shapes(np.array([[3, 1, 0, 0, 0]])), "shape"),
+        (lambda: render_shapes(np.array([[0, 1.5, 0, 0, 0]])), "scale"),
+        (lambda: render_shapes(np.array([[0, 1, 0, 1.2, 0]])), "pos_x"),
+        (lambda: render_shapes(np.array([[0, 1, np.nan, 0, 0]])), "orientation"),
+        (lambda: render_shapes_by_index(np.array([737_280])), "indices"),
+        (lambda: render_shapes_by_index(np.array([0.5])), "indices"),
+        (lambda: shapes_factor_grid().indices(np.zeros((2, 3))), "factors must be"),
     ],
 )
-def test_bad_input_raises_value_error(call):
-    with pytest.raises(ValueError):
+def test_bad_input_raises_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
         call()
 
 

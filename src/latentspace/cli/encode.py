@@ -31,7 +31,7 @@ RunArg = Annotated[Path, typer.Argument(help="Run folder written by `latentspace
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder holding the dataset files "
                                                   "(default: the run's).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for sampling (and the data's own seed).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for random choices: posterior samples, which images.")]
 
 
 def open_model(run_dir: Path, device: str) -> tuple[Run, Autoencoder]:
@@ -43,16 +43,19 @@ def load_sources(run: Run, sources: list[str], split: str | None, data_dir: Path
                  n: int | None = None) -> ImageSet:
     """A dataset name or a folder (one source), else image files; sized to the run's model.
 
-    split: None gives the test split of a named dataset and all images of a folder.
+    split: None gives the test split of a named dataset and all images of a folder. The run's own dataset
+    is read from where the run read it, with the run's data seed (generated data and folder splits).
     """
     if not sources:
         raise ValueError("nothing to encode: give a dataset name, a folder or image files")
     c, size, _ = run.model_config.image_shape
     first = sources[0]
-    if len(sources) == 1 and (first.lower() in available() or Path(first).expanduser().is_dir()):
-        named = first.lower() in available()
-        if data_dir is None and named and str(run.data_info.get("name", "")).lower() == first.lower():
-            data_dir = run.data_info.get("data_dir")
+    named = first.lower() in available()
+    if len(sources) == 1 and (named or Path(first).expanduser().is_dir()):
+        own = run.data_info
+        if _same_source(first, own.get("name")):
+            data_dir = data_dir or own.get("data_dir")
+            seed = own.get("seed") or 0
         progress = RichProgress()
         try:
             return load(first, split=split or ("test" if named else None), data_dir=data_dir, size=size,
@@ -62,6 +65,14 @@ def load_sources(run: Run, sources: list[str], split: str | None, data_dir: Path
     if split is not None:
         raise ValueError("--split applies to a dataset or a folder, not to image files")
     return read_image_files([Path(s) for s in sources[:n]], c, size)
+
+
+def _same_source(source: str, run_source: str | None) -> bool:
+    if run_source is None:
+        return False
+    if source.lower() in available():
+        return source.lower() == run_source.lower()
+    return Path(source).expanduser().resolve() == Path(run_source)
 
 
 def read_image_files(paths: list[Path], channels: int, size: int) -> ImageSet:

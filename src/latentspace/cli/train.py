@@ -26,28 +26,38 @@ DATA_OPTIONS = {"data": "name", "size": "size", "channels": "channels", "data_di
                 "seed": "seed"}
 
 
+def _opt(kind, flag: str, text: str):
+    return Annotated[kind | None, typer.Option(flag, help=text)]
+
+
+DataOpt = _opt(str, "--data", f"{', '.join(available())} or an image folder (default mnist).")
+ModelOpt = _opt(str, "--model", f"Objective: {', '.join(OBJECTIVES)} (default vae).")
+LatentOpt = _opt(int, "--latent-dim", f"Size of the latent code (default {ModelConfig.latent_dim}).")
+EpochsOpt = _opt(int, "--epochs", f"Passes over the train split (default {TrainConfig.epochs}).")
+BetaOpt = _opt(float, "--beta", f"beta-vae / beta-tcvae weight (default {ModelConfig.beta:g}).")
+AlphaOpt = _opt(float, "--alpha", f"beta-tcvae mutual-information weight (default {ModelConfig.alpha:g}).")
+GammaOpt = _opt(float, "--gamma", f"beta-tcvae dimension-wise KL weight (default {ModelConfig.gamma:g}).")
+LikelihoodOpt = _opt(str, "--likelihood", "bernoulli or gaussian (default: bernoulli for grey, gaussian for RGB).")
+BatchOpt = _opt(int, "--batch-size", f"Images per step (default {TrainConfig.batch_size}).")
+LrOpt = _opt(float, "--lr", f"Peak learning rate of AdamW (default {TrainConfig.lr:g}).")
+SeedOpt = _opt(int, "--seed", f"Seed for weights, order, noise and data (default {TrainConfig.seed}).")
+SizeOpt = _opt(int, "--size", "Resize images to SIZE x SIZE.")
+ChannelsOpt = _opt(int, "--channels", "1 (grey) or 3 (RGB).")
+DataDirOpt = _opt(Path, "--data-dir", "Folder holding the dataset files.")
+NOpt = _opt(int, "--n", "Use at most N images of each split.")
+ThreadsOpt = _opt(int, "--threads", "CPU threads for torch.")
+
+
 def train_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder to create (or continue with --resume).")],
-    data: Annotated[str | None, typer.Option("--data", help=f"{', '.join(available())} or an image folder.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help=f"Objective: {', '.join(OBJECTIVES)}.")] = None,
-    latent_dim: Annotated[int | None, typer.Option("--latent-dim", help="Size of the latent code.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Passes over the train split.")] = None,
-    beta: Annotated[float | None, typer.Option("--beta", help="beta-vae / beta-tcvae weight.")] = None,
-    alpha: Annotated[float | None, typer.Option("--alpha", help="beta-tcvae mutual-information weight.")] = None,
-    gamma: Annotated[float | None, typer.Option("--gamma", help="beta-tcvae dimension-wise KL weight.")] = None,
-    likelihood: Annotated[str | None, typer.Option("--likelihood", help="bernoulli or gaussian (default: "
-                                                   "from the channels).")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Images per step.")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (AdamW).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed for weights, order, noise and data.")] = None,
-    size: Annotated[int | None, typer.Option("--size", help="Resize images to SIZE x SIZE.")] = None,
-    channels: Annotated[int | None, typer.Option("--channels", help="1 (grey) or 3 (RGB).")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder holding the dataset files.")] = None,
-    n: Annotated[int | None, typer.Option("--n", help="Use at most N images of each split.")] = None,
+    data: DataOpt = None, model: ModelOpt = None, latent_dim: LatentOpt = None, epochs: EpochsOpt = None,
+    beta: BetaOpt = None, alpha: AlphaOpt = None, gamma: GammaOpt = None, likelihood: LikelihoodOpt = None,
+    batch_size: BatchOpt = None, lr: LrOpt = None, seed: SeedOpt = None, size: SizeOpt = None,
+    channels: ChannelsOpt = None, data_dir: DataDirOpt = None, n: NOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder and decoder.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
-    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.")] = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Train an autoencoder on a dataset; the run folder then feeds every other command."""
     given = {k: v for k, v in locals().items() if v is not None}
@@ -56,6 +66,11 @@ def train_command(
     else:
         _check_fresh_folder(out_dir)
         run_config = None
+    base = TrainConfig.from_dict(run_config["train"]) if run_config else TrainConfig()
+    train_config = base.with_changes(  # validated before the data is loaded
+        **{field: given[opt] for opt, field in TRAIN_OPTIONS.items() if opt in given},
+        compile=compile, threads=threads,
+    )
     dev = pick_device(device)
     if threads is not None:
         torch.set_num_threads(threads)
@@ -63,14 +78,8 @@ def train_command(
     train_set, test_set = (_load(data_info, split) for split in ("train", "test"))
     if run_config:
         model_config = ModelConfig.from_dict(run_config["model"])
-        base = TrainConfig.from_dict(run_config["train"])
     else:
         model_config = _model_config(given, train_set)
-        base = TrainConfig()
-    train_config = base.with_changes(
-        **{field: given[opt] for opt, field in TRAIN_OPTIONS.items() if opt in given},
-        compile=compile, threads=threads,
-    )
     net = _seeded_build(model_config, train_config.seed)
     _describe(model_config, train_config, train_set, test_set, dev, out_dir, resume)
     progress = RichProgress()

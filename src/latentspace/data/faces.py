@@ -21,7 +21,8 @@ from torch import Tensor
 
 from latentspace.data.imageset import ImageSet
 from latentspace.data.render import (
-    Canvas, Region, check_seed, hsv_to_rgb, runs, single_threaded, sd_box, sd_circle, sd_ellipse, sd_graph, sd_segment, split_counts, split_rng,
+    Canvas, Region, check_seed, hsv_to_rgb, runs, sd_box, sd_circle, sd_ellipse, sd_graph, sd_segment,
+    single_threaded, split_counts, split_rng,
 )  # fmt: skip
 
 FACTOR_NAMES = (
@@ -120,13 +121,23 @@ def sample_face_factors(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _check_factors(factors: np.ndarray) -> np.ndarray:
+    """Factor rows as float32 (N, F); discrete values must be indices, continuous ones may leave their
+    sampling range by up to half its width (extrapolated edits), not more: the drawing windows assume it."""
     f = np.asarray(factors, dtype=np.float32)
     if f.ndim != 2 or f.shape[1] != len(FACTOR_NAMES):
         raise ValueError(f"factors must be (N, {len(FACTOR_NAMES)}) in the order {FACTOR_NAMES}, got {f.shape}")
     for name, values in FACTOR_VALUES.items():
         column = f[:, FACTOR_NAMES.index(name)]
-        if not np.isin(column, np.arange(len(values))).all():
-            raise ValueError(f"factor {name!r} must hold value indices 0..{len(values) - 1} ({', '.join(values)})")
+        bad = column[~np.isin(column, np.arange(len(values)))]
+        if bad.size:
+            allowed = f"an index 0..{len(values) - 1} ({', '.join(values)})"
+            raise ValueError(f"factor {name!r} must hold {allowed}, got {bad[0]}")
+    for name, (lo, hi) in CONTINUOUS_RANGES.items():
+        column = f[:, FACTOR_NAMES.index(name)]
+        slack = 0.5 * (hi - lo)
+        outside = ~((column >= lo - slack) & (column <= hi + slack))  # NaN is outside too
+        if outside.any():
+            raise ValueError(f"factor {name!r} must lie in [{lo - slack:g}, {hi + slack:g}], got {column[outside][0]}")
     return f
 
 
@@ -161,6 +172,7 @@ def _rgb(table: tuple) -> Tensor:
 
 
 def _fixed(rgb: tuple, like: Tensor) -> Tensor:
+    """One colour for every image, shaped like ``like`` (3, N)."""
     return _rgb(rgb)[:, None].expand_as(like)
 
 
@@ -170,8 +182,11 @@ def _mirrored(canvas: Canvas, u0: float, u1: float, v0: float, v1: float) -> tup
 
 
 def _face_distance(r: Region, grow: float = 0.0) -> Tensor:
-    width = FACE_A * (1.0 - CHIN_TAPER / FACE_B * r.v.clamp(min=0.0))
-    return sd_ellipse(r.u, r.v, width + grow, FACE_B + grow)
+    """The face: an ellipse whose width narrows toward the chin (as sd_ellipse, with a per-row width)."""
+    width = FACE_A * (1.0 - CHIN_TAPER / FACE_B * r.v.clamp(min=0.0)) + grow
+    height = FACE_B + grow
+    k = torch.addcmul((r.v / height).square(), r.u.square(), width.reciprocal().square())
+    return k.sqrt_().sub_(1.0).mul_((width * height).sqrt())
 
 
 def _hair_distance(r: Region) -> Tensor:
@@ -187,13 +202,14 @@ def _hair_back(c: Canvas, look: _Look) -> None:
 
 
 def _long_hair(c: Canvas, look: _Look) -> None:
-    r = c.region(-1.2, 1.2, -0.2, 2.6)
-    c.paint(r, sd_box(r.u, r.v - 1.2, 1.2, 1.4), look.hair)
+    r = c.region(-1.2, 1.2, 0.0, 2.6)
+    c.paint(r, torch.maximum(r.u.abs() - 1.2, -r.v), look.hair)  # to the frame's bottom, behind the shoulders
 
 
 def _shoulders(c: Canvas, look: _Look) -> None:
+    """The neck (skin in shadow) and the shirt's shoulders."""
     r = c.region(-0.4, 0.4, 0.8, 2.2)
-    c.paint(r, sd_box(r.u, r.v - 1.5, 0.36, 0.7), look.skin * 0.84)
+    c.paint(r, torch.maximum(r.u.abs() - 0.36, 0.8 - r.v), look.skin * 0.84)  # the neck, down into the shirt
     r = c.region(-1.9, 1.9, 1.65, 3.4)
     c.paint(r, sd_ellipse(r.u, r.v - 2.55, 1.85, 0.85), _fixed(SHIRT_RGB, look.skin))
 
@@ -246,12 +262,15 @@ def _mask(c: Canvas, look: _Look) -> None:
     face = _face_distance(r, grow=0.04)
     top = 0.14 + 0.06 * r.u.square()
     c.paint(r, torch.maximum(face, top - r.v), _fixed(MASK_RGB, look.skin))
-    pleat = (r.v - 0.45 - 0.2 * ((r.v - 0.45) / 0.2).round().clamp(0.0, 2.0)).abs()
-    c.paint(r, torch.maximum(face + 0.15, pleat - 0.022), _fixed(MASK_RGB, look.skin) * 0.82)
-    for r in _mirrored(c, 0.78, 1.07, -0.18, 0.76):
+    r = c.region(-FACE_A, FACE_A, 0.4, 0.9)
+    pleat = (r.v - 0.45 - 0.2 * ((r.v - 0.45) / 0.2).round().clamp(0.0, 2.0)).abs()  # lines at 0.45, 0.65, 0.85
+    # each pleat spans the face's width at its height, less a margin (a function of v alone: cheap)
+    face_width = FACE_A * (1.0 - CHIN_TAPER / FACE_B * r.v) * (1.0 - (r.v / FACE_B).square()).clamp(min=0.0).sqrt()
+    c.paint(r, torch.maximum(r.u.abs() - (face_width - 0.15), pleat - 0.022), _fixed(MASK_RGB, look.skin) * 0.82)
+    for r in _mirrored(c, 0.78, 1.07, -0.18, 0.76):  # ear loops, from the mask's corners over the ears
         x = r.u.abs()
-        strap = torch.minimum(sd_segment(x, r.v, (0.93, 0.2), (1.03, -0.14)), sd_segment(x, r.v, (0.82, 0.72), (1.03, 0.3)))
-        c.paint(r, strap - 0.03, _fixed(STRAP_RGB, look.skin))
+        upper, lower = sd_segment(x, r.v, (0.93, 0.2), (1.03, -0.14)), sd_segment(x, r.v, (0.82, 0.72), (1.03, 0.3))
+        c.paint(r, torch.minimum(upper, lower) - 0.03, _fixed(STRAP_RGB, look.skin))
 
 
 def _glasses(c: Canvas, look: _Look) -> None:
@@ -290,19 +309,21 @@ def _switch_order(f: np.ndarray) -> np.ndarray:
     return np.argsort(rank, kind="stable")
 
 
-def _render_chunk(f: Tensor, size: int, channels: int) -> np.ndarray:
+def _render_chunk(f: Tensor, rgb: Tensor, out: np.ndarray) -> None:
+    """Draw the faces of factor rows f (n, F) into out (n, C, S, S), painting in rgb (3, S, S, n)."""
+    size = rgb.shape[1]
     look = _Look.of(f)
     cx = size * (0.5 + f[:, FACTOR_NAMES.index("head_x")])
     cy = size * (CENTRE_Y + f[:, FACTOR_NAMES.index("head_y")])
     unit = size * UNIT * f[:, FACTOR_NAMES.index("head_size")]
-    canvas = Canvas.filled(look.background, size, cx, cy, unit)
+    canvas = Canvas.filled(look.background, cx, cy, unit, out=rgb)
     for layer, switch in LAYERS:
         if switch is None:
             layer(canvas, look)
             continue
         for images in runs(f[:, FACTOR_NAMES.index(switch)].numpy() == 1):
             layer(canvas.part(images), look.part(images))
-    return canvas.pixels(channels)
+    canvas.pixels(out)
 
 
 def render_faces(factors: np.ndarray, size: int = 64, channels: int = 3) -> np.ndarray:
@@ -318,10 +339,13 @@ def render_faces(factors: np.ndarray, size: int = 64, channels: int = 3) -> np.n
     out = np.empty((len(f), channels, size, size), dtype=np.uint8)
     order = _switch_order(f)
     chunk = max(16, CHUNK * 64 * 64 // (size * size))
+    rgb = torch.empty(3, size, size, min(chunk, len(f)))  # reused by every batch
+    pixels = np.empty((min(chunk, len(f)), channels, size, size), dtype=np.uint8)
     with single_threaded():
         for start in range(0, len(f), chunk):
             rows = order[start : start + chunk]
-            out[rows] = _render_chunk(torch.from_numpy(f[rows]), size, channels)
+            _render_chunk(torch.from_numpy(f[rows]), rgb[..., : len(rows)], pixels[: len(rows)])
+            out[rows] = pixels[: len(rows)]
     return out
 
 

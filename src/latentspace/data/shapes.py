@@ -3,7 +3,7 @@
 Five factors, each on a fixed grid as in dSprites: ``shape`` (square, ellipse, heart), ``scale`` (6 values
 in [0.5, 1]), ``orientation`` (40 angles in [0, 2 pi)), ``pos_x`` and ``pos_y`` (32 values in [0, 1]). The
 full product (3 * 6 * 40 * 32 * 32 = 737,280 images) is enumerable by flat index (mixed radix, last
-factor fastest); a dataset draws random flat indices. Train and test draw from disjoint halves of that
+factor fastest); a dataset draws random flat indices. Train and test draw from disjoint parts of that
 product (a seeded 90/10 partition), each from its own random stream, so neither depends on the other's size.
 
 A sprite is drawn in a small patch around its centre (anti-aliased signed distances) and then placed into
@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 from latentspace.data.imageset import ImageSet
-from latentspace.data.render import check_seed, coverage, sd_box, sd_ellipse, sd_heart, single_threaded, split_counts, split_rng, to_pixels
+from latentspace.data.render import (
+    check_seed, coverage, sd_box, sd_ellipse, sd_heart, single_threaded, split_counts, split_rng, to_pixels,
+)  # fmt: skip
 
 SHAPES = ("square", "ellipse", "heart")
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
@@ -119,18 +121,31 @@ def _render_patches(factors: np.ndarray, size: int) -> torch.Tensor:
     return out.view(n, size, size)
 
 
+def _check_factors(factors: np.ndarray) -> None:
+    """Shapes are indices; scale in (0, 1] and positions in [0, 1] keep a sprite inside its patch and frame."""
+    shape, scale, angle, pos = factors[:, 0], factors[:, 1], factors[:, 2], factors[:, 3:]
+    checks = (
+        ("shape", shape, np.isin(shape, np.arange(len(SHAPES))), f"0, 1 or 2 ({', '.join(SHAPES)})"),
+        ("scale", scale, (scale > 0) & (scale <= 1), "in (0, 1]"),
+        ("orientation", angle, np.isfinite(angle), "finite (radians)"),
+        ("pos_x/pos_y", pos, (pos >= 0) & (pos <= 1), "in [0, 1]"),
+    )
+    for name, values, ok, expected in checks:
+        if not ok.all():
+            raise ValueError(f"factor {name!r} must be {expected}, got {values[~ok][0]}")
+
+
 def render_shapes(factors: np.ndarray, size: int = 64, channels: int = 1) -> np.ndarray:
     """Factor values (N, 5) in FACTOR_NAMES order -> uint8 sprites (N, channels, size, size), 0 or 255
-    away from the anti-aliased edges. Values need not lie on the grid (any scale, angle, position)."""
+    away from the anti-aliased edges. Values need not lie on the grid: any scale in (0, 1], any angle,
+    any position in [0, 1]."""
     _check_size(size)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     factors = np.asarray(factors, dtype=np.float64)
     if factors.ndim != 2 or factors.shape[1] != len(FACTOR_NAMES):
         raise ValueError(f"factors must be (N, {len(FACTOR_NAMES)}) in the order {FACTOR_NAMES}, got {factors.shape}")
-    kinds = factors[:, 0]
-    if not np.isin(kinds, np.arange(len(SHAPES))).all():
-        raise ValueError(f"factor 'shape' must hold 0, 1 or 2 ({', '.join(SHAPES)}), got {np.unique(kinds)}")
+    _check_factors(factors)
     out = np.zeros((factors.shape[0], 1, size, size), dtype=np.uint8)
     with single_threaded():
         for start in range(0, len(factors), CHUNK):

@@ -1,1 +1,48 @@
-"""latentspace.metrics"""
+"""Metrics: likelihood bounds, the evaluator classifier, realness of interpolation paths, disentanglement."""
+from __future__ import annotations
+
+from latentspace.metrics.disentanglement import (
+    AxisFactorTable,
+    axis_factor_table,
+    mig,
+    mutual_information_matrix,
+    normalized_mi,
+)
+from latentspace.metrics.evaluator import (
+    LABEL_HEAD,
+    Evaluator,
+    EvaluatorConfig,
+    Head,
+    build_evaluator,
+    dataset_heads,
+    evaluator_for_run,
+    load_evaluator,
+    save_evaluator,
+    train_evaluator,
+)
+from latentspace.metrics.likelihood import (
+    ElboResult,
+    IWResult,
+    bits_per_dim,
+    elbo_nats,
+    importance_weighted_nll,
+    per_image_elbo,
+)
+from latentspace.metrics.realness import (
+    PathSummary,
+    RealnessScores,
+    RealnessTable,
+    nearest_distance,
+    pair_table,
+    path_realness,
+    realness_scores,
+)
+
+__all__ = [
+    "AxisFactorTable", "axis_factor_table", "mig", "mutual_information_matrix", "normalized_mi",
+    "LABEL_HEAD", "Evaluator", "EvaluatorConfig", "Head", "build_evaluator", "dataset_heads", "evaluator_for_run",
+    "load_evaluator", "save_evaluator", "train_evaluator",
+    "ElboResult", "IWResult", "bits_per_dim", "elbo_nats", "importance_weighted_nll", "per_image_elbo",
+    "PathSummary", "RealnessScores", "RealnessTable", "nearest_distance", "pair_table", "path_realness",
+    "realness_scores",
+]

@@ -90,7 +90,8 @@ def load_trainer_state(path: str | Path, optimizer: torch.optim.Optimizer | None
     except (SafetensorError, OSError, RuntimeError) as e:
         raise ValueError(f"{path}: not a readable safetensors file ({_first_line(e)}); it may be truncated") from None
     if metadata.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a latentspace trainer state (format {metadata.get('format')!r}, expected {FORMAT!r})")
+        found = metadata.get("format")
+        raise ValueError(f"{path}: not a latentspace trainer state (format {found!r}, expected {FORMAT!r})")
     try:
         position = {k: int(metadata[k]) for k in ("epoch", "step_in_epoch", "global_step", "scheduler_step")}
         param_groups = json.loads(metadata["param_groups"])

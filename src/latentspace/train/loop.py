@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 PROGRESS_EVERY_STEPS = 20
 PROGRESS_EVERY_S = 0.25
 EVAL_SEED_OFFSET = 1  # evaluation noise: its own stream, the same every epoch
-# Fields that shape the trajectory: a resume must not change them (epochs may grow; the rest is speed).
+# Fields a resume must keep: they shape the trajectory or the probe set (epochs may grow; the rest is speed).
 TRAJECTORY_FIELDS = ("batch_size", "lr", "weight_decay", "warmup_steps", "kl_warmup_epochs", "grad_clip", "seed",
                      "probe_size")
 

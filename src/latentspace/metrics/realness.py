@@ -1,0 +1,261 @@
+"""How realistic each step of an interpolation path looks, by three independent scores.
+
+For every frame (a uint8 image) of a path:
+
+- ``classifier_confidence``: the evaluator's largest class probability (metrics.evaluator), in [1/K, 1].
+  Real digits score near 1; a cross-fade of a 3 and a 7 that is neither scores lower. Higher is more real.
+- ``elbo``: the model's ELBO of the frame in nats (reconstruction term averaged over a few posterior
+  samples). A frame the model itself finds unlikely scores low. Higher is more real. (For an 'ae' model
+  this is just -recon_nll.)
+- ``nearest_distance``: root-mean-square pixel difference, on [0, 1] intensities, to the closest training
+  image: min_t sqrt(mean_p (x_p - t_p)^2). 0 for a copy of a training image. Lower is more like the data.
+
+``pair_table`` turns these into one row per path kind (pixel cross-fade, latent lerp, latent slerp) over many
+random test pairs, averaging the middle of each path (where the paths differ most; the ends are the real
+images or their reconstructions).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from latentspace.data import ImageSet
+from latentspace.data.transforms import to_float
+from latentspace.latent.codes import model_device
+from latentspace.latent.interpolate import InterpolationPaths, interpolation_paths
+from latentspace.metrics.evaluator import Evaluator
+from latentspace.metrics.likelihood import per_image_elbo
+from latentspace.utils.progress import NULL_PROGRESS, Progress
+
+PATHS = ("pixel", "lerp", "slerp")
+SCORES = ("classifier_confidence", "elbo", "nearest_distance")
+ELBO_SAMPLES = 4
+NEAREST_CHUNK = 8192  # training images per distance block: (queries x chunk) float32 at a time
+
+
+@dataclass(frozen=True)
+class RealnessScores:
+    """Per-frame scores of T images, each (T,) float64; classifier_confidence is None without an evaluator."""
+
+    classifier_confidence: np.ndarray | None
+    elbo: np.ndarray
+    nearest_distance: np.ndarray
+
+    def take(self, index: np.ndarray | slice) -> "RealnessScores":
+        """The scores of the frames at ``index``."""
+        conf = self.classifier_confidence
+        return RealnessScores(None if conf is None else conf[index], self.elbo[index], self.nearest_distance[index])
+
+
+def nearest_distance(
+    images: np.ndarray, train_images: np.ndarray, chunk: int = NEAREST_CHUNK, device: str | torch.device = "cpu"
+) -> np.ndarray:
+    """RMS pixel distance of each uint8 image (N, C, H, W) to its nearest uint8 training image (M, C, H, W),
+    on [0, 1] intensities: (N,) float64, min_m sqrt(mean((x - t_m)^2)).
+
+    The nearest image is found block by block with ||x||^2 - 2 x.t + ||t||^2 (one float32 matrix product per
+    block of ``chunk`` training images, queries likewise in blocks of ``chunk``); the distance to it is then recomputed directly, so that an exact
+    copy of a training image scores exactly 0 rather than float32 cancellation noise."""
+    if images.ndim != 4 or train_images.ndim != 4 or images.shape[1:] != train_images.shape[1:]:
+        raise ValueError(
+            f"nearest_distance needs images and train_images of the same (C, H, W), got {images.shape} and "
+            f"{train_images.shape}"
+        )
+    if len(train_images) == 0:
+        raise ValueError("nearest_distance needs at least one training image, got 0")
+    if len(images) > chunk:
+        blocks = [nearest_distance(images[i : i + chunk], train_images, chunk, device) for i in range(0, len(images), chunk)]
+        return np.concatenate(blocks)
+    x = to_float(images).flatten(1).to(device)
+    best = torch.full((len(x),), math.inf, device=device)
+    best_index = torch.zeros(len(x), dtype=torch.long, device=device)
+    for start in range(0, len(train_images), chunk):
+        t = to_float(train_images[start : start + chunk]).flatten(1).to(device)
+        # ||x||^2 is the same for every t, so it can wait until after the min.
+        partial = torch.addmm(t.pow(2).sum(1).unsqueeze(0), x, t.T, alpha=-2.0)
+        value, index = partial.min(dim=1)
+        better = value < best
+        best = torch.where(better, value, best)
+        best_index = torch.where(better, index + start, best_index)
+    nearest = to_float(train_images[best_index.cpu().numpy()]).flatten(1).to(device)
+    return (x - nearest).double().pow(2).mean(1).sqrt().cpu().numpy()
+
+
+def realness_scores(
+    images: np.ndarray,
+    model: torch.nn.Module,
+    evaluator: Evaluator | None = None,
+    head: str | None = None,
+    train_images: np.ndarray | None = None,
+    generator: torch.Generator | None = None,
+    elbo_samples: int = ELBO_SAMPLES,
+) -> RealnessScores:
+    """The three scores of every uint8 frame (T, C, H, W). head: the evaluator head (default: the label head if
+    any, else the first). train_images: uint8 (N, C, H, W) for nearest_distance (None: NaN). generator: the
+    posterior-sample noise of the ELBO (on the model's device)."""
+    conf = None if evaluator is None else evaluator.max_prob(images, head).astype(np.float64)
+    elbo = per_image_elbo(model, images, n_samples=elbo_samples, generator=generator)
+    if train_images is None:
+        dist = np.full(len(images), np.nan)
+    else:
+        dist = nearest_distance(images, train_images, device=model_device(model))
+    return RealnessScores(conf, elbo, dist)
+
+
+def path_realness(
+    paths: InterpolationPaths,
+    model: torch.nn.Module,
+    evaluator: Evaluator | None = None,
+    train_images: np.ndarray | None = None,
+    generator: torch.Generator | None = None,
+    head: str | None = None,
+) -> dict[str, RealnessScores]:
+    """Scores of every frame of the three paths, {'pixel' | 'lerp' | 'slerp': RealnessScores (T,)}, scored in
+    one batch."""
+    frames = np.concatenate([getattr(paths, name) for name in PATHS])
+    scores = realness_scores(frames, model, evaluator, head, train_images, generator)
+    t = len(paths.t)
+    return {name: scores.take(slice(i * t, (i + 1) * t)) for i, name in enumerate(PATHS)}
+
+
+@dataclass(frozen=True)
+class PathSummary:
+    """One path kind's scores over the middle frames: mean over pairs and its standard error (NaN: not scored)."""
+
+    path: str
+    classifier_confidence: float
+    classifier_confidence_se: float
+    elbo: float
+    elbo_se: float
+    nearest_distance: float
+    nearest_distance_se: float
+
+
+@dataclass(frozen=True)
+class RealnessTable:
+    """Realness of pixel / lerp / slerp paths over ``n_pairs`` random test pairs of ``steps`` frames.
+
+    summaries: one PathSummary per path kind. t: (T,) frame positions. curves[path][score]: (T,) mean over
+    pairs at each t (for plots of realness along the path; classifier_confidence absent without an evaluator).
+    middle: the (lo, hi) range of t averaged in the summaries, both ends included.
+    """
+
+    summaries: tuple[PathSummary, ...]
+    t: np.ndarray
+    curves: dict[str, dict[str, np.ndarray]]
+    n_pairs: int
+    steps: int
+    middle: tuple[float, float]
+    head: str | None
+    seed: int
+
+    HEADER = ("path", "classifier confidence (higher = more real)", "ELBO, nats (higher)",
+              "nearest train RMS (lower)")
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """One printable row per path kind, each score as 'mean ± standard error' ('-' when not scored)."""
+        def fmt(mean: float, se: float, digits: int) -> str:
+            return "-" if math.isnan(mean) else f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+        return [
+            (s.path, fmt(s.classifier_confidence, s.classifier_confidence_se, 3), fmt(s.elbo, s.elbo_se, 1),
+             fmt(s.nearest_distance, s.nearest_distance_se, 4))
+            for s in self.summaries
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready numbers (NaN, i.e. not scored, becomes None)."""
+        def num(v: float) -> float | None:
+            return None if math.isnan(v) else float(v)
+
+        return {
+            "n_pairs": self.n_pairs, "steps": self.steps, "middle": list(self.middle), "head": self.head,
+            "seed": self.seed, "t": [float(v) for v in self.t],
+            "paths": {s.path: {k: num(getattr(s, k)) for k in PathSummary.__dataclass_fields__ if k != "path"}
+                      for s in self.summaries},
+            "curves": {p: {k: [num(v) for v in c] for k, c in scores.items()} for p, scores in self.curves.items()},
+        }
+
+
+def random_pairs(n: int, n_pairs: int, seed: int) -> np.ndarray:
+    """(n_pairs, 2) int64 indices of uniformly random ordered pairs of distinct items among n (pairs may repeat)."""
+    if n < 2:
+        raise ValueError(f"pairs need at least 2 images, got {n}")
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, size=n_pairs)
+    b = rng.integers(0, n - 1, size=n_pairs)
+    return np.stack([a, b + (b >= a)], axis=1).astype(np.int64)
+
+
+def pair_table(
+    model: torch.nn.Module,
+    test_set: ImageSet,
+    train_images: np.ndarray | None,
+    evaluator: Evaluator | None = None,
+    n_pairs: int = 100,
+    steps: int = 10,
+    seed: int = 0,
+    middle: tuple[float, float] = (0.25, 0.75),
+    head: str | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> RealnessTable:
+    """Realness of the three path kinds between ``n_pairs`` test pairs drawn uniformly at random (seeded; the
+    two ends differ, their classes may not: the table measures typical pairs, not only cross-class ones).
+
+    Every frame of every path is scored in one batch; each pair's scores are averaged over the frames with
+    t in [middle[0], middle[1]], and the table reports the mean over pairs with its standard error
+    (std over pairs / sqrt(n_pairs): the pairs are independent, the frames of one path are not)."""
+    if n_pairs < 2:
+        raise ValueError(f"n_pairs must be >= 2 to give a standard error, got {n_pairs}")
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)
+    in_middle = (t >= middle[0] - 1e-6) & (t <= middle[1] + 1e-6)
+    if not in_middle.any():
+        raise ValueError(f"middle={middle} holds none of the {steps} frame positions t = {np.round(t, 3).tolist()}")
+    pairs = random_pairs(len(test_set), n_pairs, seed)
+    frames = _pair_frames(model, test_set.images, pairs, steps, progress)  # (P, 3, T, C, H, W)
+    generator = torch.Generator(model_device(model)).manual_seed(seed)
+    scores = realness_scores(frames.reshape(-1, *frames.shape[3:]), model, evaluator, head, train_images, generator)
+    per_frame = {k: v.reshape(n_pairs, len(PATHS), steps) for k, v in _score_arrays(scores).items()}
+    summaries = tuple(_summary(name, {k: v[:, i][:, in_middle] for k, v in per_frame.items()})
+                      for i, name in enumerate(PATHS))
+    curves = {name: {k: v[:, i].mean(0) for k, v in per_frame.items()} for i, name in enumerate(PATHS)}
+    used_head = None if evaluator is None else evaluator.config.head(head).name
+    return RealnessTable(summaries, t, curves, n_pairs, steps, (float(middle[0]), float(middle[1])), used_head, seed)
+
+
+def _pair_frames(
+    model: torch.nn.Module, images: np.ndarray, pairs: np.ndarray, steps: int, progress: Progress
+) -> np.ndarray:
+    """uint8 (P, 3, T, C, H, W): the pixel, lerp and slerp frames of every pair."""
+    out = np.empty((len(pairs), len(PATHS), steps, *images.shape[1:]), np.uint8)
+    progress.start(len(pairs), "interpolate")
+    try:
+        for p, (a, b) in enumerate(pairs):
+            paths = interpolation_paths(model, images[a], images[b], steps)
+            for i, name in enumerate(PATHS):
+                out[p, i] = getattr(paths, name)
+            progress.advance(1)
+    finally:
+        progress.close()
+    return out
+
+
+def _score_arrays(scores: RealnessScores) -> dict[str, np.ndarray]:
+    return {k: getattr(scores, k) for k in SCORES if getattr(scores, k) is not None}
+
+
+def _summary(path: str, per_frame: dict[str, np.ndarray]) -> PathSummary:
+    """per_frame[score]: (P, M) middle-frame scores of P pairs -> mean and standard error over pairs."""
+    values: dict[str, float] = {}
+    for k in SCORES:
+        if k not in per_frame or np.isnan(per_frame[k]).all():
+            values[k], values[f"{k}_se"] = math.nan, math.nan
+            continue
+        per_pair = per_frame[k].mean(axis=1)
+        values[k] = float(per_pair.mean())
+        values[f"{k}_se"] = float(per_pair.std(ddof=1) / math.sqrt(len(per_pair)))
+    return PathSummary(path=path, **values)
