@@ -194,3 +194,9 @@ def test_coverage_and_distances_known_answers():
     torch.testing.assert_close(lobe_top, torch.zeros(1), atol=1e-3, rtol=0)
     assert runs(np.array([1, 1, 0, 1, 0, 0, 1], dtype=bool)) == [slice(0, 2), slice(3, 4), slice(6, 7)]
     assert runs(np.zeros(3, dtype=bool)) == []
+
+
+def test_rendering_leaves_torch_threads_as_it_found_them():
+    before = torch.get_num_threads()
+    render_shapes(np.array([[0, 1.0, 0.0, 0.5, 0.5]]))
+    assert torch.get_num_threads() == before

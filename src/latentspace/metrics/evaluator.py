@@ -66,10 +66,10 @@ class EvaluatorConfig:
     image_shape: tuple[int, int, int]
     heads: tuple[Head, ...]
     width: int = 16
-    hidden: int = 128
+    hidden: int = 256
     epochs: int = 2
-    min_steps: int = 500
-    batch_size: int = 128
+    min_steps: int = 600
+    batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
 

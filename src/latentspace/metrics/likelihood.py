@@ -101,7 +101,7 @@ def elbo_nats(
         for i in range(0, len(images), batch_size):
             recon, kl = elbo_terms(model, to_float(images[i : i + batch_size]).to(device), 1, generator)
             sums += [recon.double().sum().item(), kl.double().sum().item()]
-    recon_mean, kl_mean = sums / len(images)
+    recon_mean, kl_mean = (float(v) for v in sums / len(images))
     elbo = -(recon_mean + kl_mean)
     return ElboResult(
         elbo_nats=elbo, recon_nll_nats=recon_mean, kl_nats=kl_mean,

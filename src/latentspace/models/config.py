@@ -22,6 +22,8 @@ class ModelConfig:
     likelihood: 'bernoulli' or 'gaussian'; None picks from the channels (see default_likelihood).
     sigma: Gaussian std; None learns one scalar log-sigma. binarize: dynamic binarisation of Bernoulli targets in training.
     width: channels of the first conv stage (doubling per stage, capped at 8x). hidden: fully connected width.
+    The defaults (width 16, hidden 256) are the fastest to a given MNIST test ELBO on 2 CPU cores that we
+    measured (benchmarks/time_to_quality.py): small conv channels are what CPUs run slowest per FLOP.
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
@@ -33,7 +35,7 @@ class ModelConfig:
     likelihood: str | None = None
     sigma: float | None = None
     binarize: bool = False
-    width: int = 32
+    width: int = 16
     hidden: int = 256
 
     def __post_init__(self) -> None:

@@ -21,7 +21,7 @@ class TrainConfig:
 
     epochs: int = 10
     batch_size: int = 128
-    lr: float = 2e-3
+    lr: float = 4e-3
     weight_decay: float = 0.0
     warmup_steps: int = 200
     kl_warmup_epochs: float = 0.0

@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any
 
 
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe later on.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is fsynced and renamed onto ``path``."""
@@ -21,6 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would have
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1,0 +1,67 @@
+"""Animations as GIFs: the codes moving during training, and an interpolation played frame by frame."""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from latentspace.latent.interpolate import InterpolationPaths
+from latentspace.metrics.realness import PATHS
+from latentspace.utils.files import write_atomic
+from latentspace.viz.figures import titled
+from latentspace.viz.grid import image_grid
+from latentspace.viz.plots import FIGSIZE, data_limits, scatter_codes
+
+if TYPE_CHECKING:  # the result type only; viz does not depend on the api module at run time
+    from latentspace.api import EvolutionResult
+
+DURATION_MS = 500
+
+
+def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, duration_ms: int = DURATION_MS,
+             loop: int = 0) -> Path:
+    """Write ``frames`` (PIL images of one size) as an animated GIF atomically; loop 0 repeats forever."""
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise ValueError(f"{path}: an animation is written as .gif, got suffix {path.suffix!r}")
+    if not frames:
+        raise ValueError(f"{path}: no frames to write")
+    sizes = {f.size for f in frames}
+    if len(sizes) != 1:
+        raise ValueError(f"{path}: frames must share one size, got {sorted(sizes)}")
+    if duration_ms < 1:
+        raise ValueError(f"duration_ms must be >= 1, got {duration_ms}")
+    first, *rest = [f.convert("RGB") for f in frames]
+    return write_atomic(path, lambda tmp: first.save(tmp, format="GIF", save_all=True, append_images=rest,
+                                                     duration=duration_ms, loop=loop))
+
+
+def evolution_limits(result: "EvolutionResult") -> tuple[float, float, float, float]:
+    """(xmin, xmax, ymin, ymax) holding every epoch's points: the one frame of reference for all frames."""
+    return data_limits(result.xy)
+
+
+def _epoch_title(epoch: int, elbo: float) -> str:
+    return f"epoch {epoch}, initial weights" if math.isnan(elbo) else f"epoch {epoch}, test ELBO {elbo:.1f}"
+
+
+def evolution_frames(result: "EvolutionResult", figsize: tuple[float, float] = FIGSIZE) -> list[Image.Image]:
+    """A scatter of the probe codes per epoch, all with the same axis limits, titled 'epoch N, test ELBO x'."""
+    limits = evolution_limits(result)
+    return [
+        scatter_codes(result.xy[i], result.labels, result.class_names, _epoch_title(epoch, result.test_elbo[i]),
+                      limits=limits, figsize=figsize)
+        for i, epoch in enumerate(result.epochs)
+    ]
+
+
+def interpolation_frames(paths: InterpolationPaths) -> list[Image.Image]:
+    """A frame per t with the pixel, lerp and slerp images side by side, captioned, titled 't = 0.33'."""
+    images = np.stack([getattr(paths, name) for name in PATHS], axis=1)  # (T, 3, C, H, W)
+    return [titled(image_grid(images[i], ncols=len(PATHS), captions=PATHS), f"t = {t:.2f}")
+            for i, t in enumerate(paths.t)]

@@ -1,0 +1,156 @@
+"""Labelled figures of latent operations, built on viz.grid: interpolation rows, manifold grids, edit strips
+and traversals.
+
+Column headers (t of a path, the value of a traversal) sit in a strip above an ``image_grid`` body; their
+positions follow grid.py's documented layout (a label column of ``width - pad - ncols * (tile + pad)``
+pixels, then tiles of ``tile`` pixels with ``pad`` between), with the tile size fixed here by passing
+``scale`` so image_grid never changes it.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from latentspace.latent.interpolate import InterpolationPaths
+from latentspace.metrics.disentanglement import AxisFactorTable
+from latentspace.metrics.realness import PATHS, RealnessScores
+from latentspace.viz.grid import BACKGROUND, INK, MIN_CAPTIONED_TILE, _fit_text, _font, _text_height, image_grid
+
+PAD = 2  # image_grid's default padding
+TEXT_GAP = 3  # pixels around a line of text in a title or header strip
+SCORE_FORMATS = {"classifier_confidence": "{:.2f}", "elbo": "{:.0f}", "nearest_distance": "{:.3f}"}
+SCORE_NAMES = {"classifier_confidence": "evaluator confidence", "elbo": "ELBO (nats)",
+               "nearest_distance": "RMS to nearest training image"}
+
+
+def tile_scale(images: np.ndarray, min_side: int = MIN_CAPTIONED_TILE) -> int:
+    """The integer enlargement that makes tiles of uint8 (N, C, H, W) at least ``min_side`` pixels."""
+    return max(1, math.ceil(min_side / min(images.shape[2], images.shape[3])))
+
+
+def _ink(img: Image.Image):
+    return INK if img.mode == "L" else (INK,) * 3
+
+
+def _background(img: Image.Image):
+    return BACKGROUND if img.mode == "L" else (BACKGROUND,) * 3
+
+
+def _stack(top: Image.Image, bottom: Image.Image) -> Image.Image:
+    """``top`` above ``bottom`` (same width, bottom's mode)."""
+    out = Image.new(bottom.mode, (bottom.width, top.height + bottom.height), _background(bottom))
+    out.paste(top.convert(bottom.mode), (0, 0))
+    out.paste(bottom, (0, top.height))
+    return out
+
+
+def titled(img: Image.Image, title: str) -> Image.Image:
+    """``img`` with ``title`` centred in a strip above it (unchanged when title is empty)."""
+    if not title:
+        return img
+    strip = Image.new(img.mode, (img.width, _text_height() + 2 * TEXT_GAP), _background(img))
+    text = _fit_text(title, img.width - 2 * TEXT_GAP)
+    ImageDraw.Draw(strip).text(((img.width - _font().getlength(text)) / 2, TEXT_GAP), text, fill=_ink(img),
+                               font=_font())
+    return _stack(strip, img)
+
+
+def with_column_header(body: Image.Image, texts: Sequence[str], tile_w: int, pad: int = PAD) -> Image.Image:
+    """``body`` (an image_grid of len(texts) columns, tiles ``tile_w`` px wide) with ``texts`` centred above
+    its columns."""
+    ncols = len(texts)
+    label_w = body.width - pad - ncols * (tile_w + pad)
+    if label_w < 0:
+        raise ValueError(f"a grid {body.width} px wide cannot hold {ncols} columns of {tile_w} px tiles")
+    strip = Image.new(body.mode, (body.width, _text_height() + 2 * TEXT_GAP), _background(body))
+    draw = ImageDraw.Draw(strip)
+    for i, text in enumerate(texts):
+        text = _fit_text(str(text), tile_w + pad)
+        centre = label_w + pad + i * (tile_w + pad) + tile_w / 2
+        draw.text((centre - _font().getlength(text) / 2, TEXT_GAP), text, fill=_ink(body), font=_font())
+    return _stack(strip, body)
+
+
+def _score_key(scores: Mapping[str, RealnessScores], score: str | None) -> str:
+    """The score to print under frames: the one asked for, else evaluator confidence when there is one, else ELBO."""
+    if score is not None:
+        if score not in SCORE_FORMATS:
+            raise ValueError(f"score must be one of {', '.join(SCORE_FORMATS)}, got {score!r}")
+        return score
+    first = next(iter(scores.values()))
+    return "classifier_confidence" if first.classifier_confidence is not None else "elbo"
+
+
+def interpolation_figure(
+    paths: InterpolationPaths, scores: Mapping[str, RealnessScores] | None = None, score: str | None = None,
+    title: str = "",
+) -> Image.Image:
+    """Three labelled rows (pixel cross-fade, latent lerp, latent slerp) with t above the columns and, when
+    ``scores`` (path -> RealnessScores) are given, each frame's ``score`` under its tile (default: evaluator
+    confidence when scored, else ELBO)."""
+    images = np.concatenate([getattr(paths, name) for name in PATHS])
+    captions = None
+    if scores is not None:
+        key = _score_key(scores, score)
+        values = [getattr(scores[name], key) for name in PATHS]
+        if any(v is None for v in values):
+            raise ValueError(f"score {key!r} was not computed for these paths (no evaluator)")
+        captions = [SCORE_FORMATS[key].format(v) for v in np.concatenate(values)]
+        title = title or f"under each frame: {SCORE_NAMES[key]}"
+    scale = tile_scale(images)
+    body = image_grid(images, ncols=len(paths.t), captions=captions, scale=scale, pad=PAD,
+                      row_labels=("pixel", "lerp", "slerp"))
+    header = with_column_header(body, [f"t={t:.2f}" for t in paths.t], images.shape[3] * scale)
+    return titled(header, title)
+
+
+def grid_figure(images: np.ndarray, k: int, title: str = "") -> Image.Image:
+    """A k x k grid of uint8 (k*k, C, H, W) images, tiles touching (a manifold reads as one picture), titled."""
+    if len(images) != k * k:
+        raise ValueError(f"grid_figure needs k*k = {k * k} images, got {len(images)}")
+    return titled(image_grid(images, ncols=k, pad=0), title)
+
+
+def edit_strip(images: np.ndarray, strengths: Sequence[float], attr: str) -> Image.Image:
+    """One row of edits, uint8 (S, C, H, W), each captioned with its strength, titled with the attribute."""
+    if len(images) != len(strengths):
+        raise ValueError(f"edit_strip has {len(images)} images for {len(strengths)} strengths")
+    body = image_grid(images, ncols=len(images), captions=[f"{s:+g}" for s in strengths], pad=PAD)
+    return titled(body, f"{attr} (strength in stds of the training codes)")
+
+
+def axis_labels(table: AxisFactorTable | None, latent_dim: int) -> tuple[str, ...]:
+    """A row label per latent axis: 'z3 - holds pos_x (0.82)' (normalised MI), 'z3 - holds nothing', or 'z3'
+    without a table (an ASCII dash: PIL's default font has no em dash)."""
+    if table is None:
+        return tuple(f"z{i}" for i in range(latent_dim))
+    if table.matrix.shape[0] != latent_dim:
+        raise ValueError(f"the table has {table.matrix.shape[0]} axes, the latent {latent_dim}")
+    out = []
+    for i, held in enumerate(table.holds):
+        if held is None:
+            out.append(f"z{i} - holds nothing")
+        else:
+            out.append(f"z{i} - holds {held} ({table.matrix[i, table.factor_names.index(held)]:.2f})")
+    return tuple(out)
+
+
+def traversal_figure(
+    grid: np.ndarray, axis_labels: Sequence[str], values: Sequence[float] | None = None, title: str = "",
+) -> Image.Image:
+    """A traversal uint8 (A, V, C, H, W): a row per axis labelled ``axis_labels``, the values above the columns."""
+    if grid.ndim != 5 or len(axis_labels) != grid.shape[0]:
+        raise ValueError(f"traversal_figure needs a grid (A, V, C, H, W) and A labels, got {grid.shape} and "
+                         f"{len(axis_labels)} labels")
+    a, v = grid.shape[:2]
+    images = grid.reshape(a * v, *grid.shape[2:])
+    scale = tile_scale(images, min_side=32)
+    body = image_grid(images, ncols=v, scale=scale, pad=PAD, row_labels=list(axis_labels))
+    if values is not None:
+        if len(values) != v:
+            raise ValueError(f"traversal_figure has {v} columns for {len(values)} values")
+        body = with_column_header(body, [f"{x:+.2g}" for x in values], grid.shape[4] * scale)
+    return titled(body, title)
