@@ -33,17 +33,17 @@ from latentspace.data.folder import decode_image
 from latentspace.data.resize import convert_channels
 from latentspace.latent.codes import decode_latents, encode_images, model_device
 from latentspace.latent.directions import (
-    AttributeDirection, BinaryTarget, binary_targets, conditional_direction, edit_latents, fit_direction,
+    METHODS, AttributeDirection, BinaryTarget, binary_targets, conditional_direction, edit_latents, fit_direction,
     load_directions,
 )  # fmt: skip
 from latentspace.latent.export import export_projector
 from latentspace.latent.interpolate import InterpolationPaths, interpolation_paths
-from latentspace.latent.manifold import pca_plane_grid, plane_grid, prior_quantile_grid, project_2d
+from latentspace.latent.manifold import PROJECTIONS, pca_plane_grid, plane_grid, prior_quantile_grid, project_2d
 from latentspace.latent.samplers import GMMSampler
 from latentspace.latent.traverse import DEFAULT_VALUES, traversal_grid
 from latentspace.metrics.disentanglement import AxisFactorTable, axis_factor_table
 from latentspace.metrics.evaluator import EvaluatorConfig, evaluator_for_run
-from latentspace.metrics.realness import PATHS, SCORES, RealnessScores, RealnessTable, pair_table, path_realness
+from latentspace.metrics.realness import SCORES, RealnessScores, RealnessTable, pair_table, path_realness
 from latentspace.models import Autoencoder
 from latentspace.train.run import MODEL, Run, open_run
 from latentspace.utils.files import read_json, write_atomic, write_json
@@ -178,11 +178,6 @@ class InterpolationResult:
         return out
 
 
-def _evaluator(run: Run, train: ImageSet, test: ImageSet, device: Device, config: EvaluatorConfig | None,
-               progress: Progress):
-    return evaluator_for_run(run.path, train, test, device, progress, config)
-
-
 def interpolate(
     run_dir: str | Path, a: ImageRef, b: ImageRef, steps: int = 10, device: Device = "cpu", score: bool = True,
     seed: int = 0, evaluator_config: EvaluatorConfig | None = None, progress: Progress = NULL_PROGRESS,
@@ -200,7 +195,7 @@ def interpolate(
     scores = None
     if score:
         train = run.dataset("train")
-        evaluator = _evaluator(run, train, test, model_device(model), evaluator_config, progress)
+        evaluator = evaluator_for_run(run.path, train, test, model_device(model), progress, evaluator_config)
         generator = torch.Generator(model_device(model)).manual_seed(seed)
         scores = path_realness(paths, model, evaluator, train.images, generator)
     return InterpolationResult(paths, scores, (name_a, name_b))
@@ -213,7 +208,7 @@ def interpolation_table(
     """Realness of pixel / lerp / slerp paths over ``n_pairs`` seeded random test pairs (metrics.pair_table)."""
     run, model = _open(run_dir, device)
     train, test = run.dataset("train"), run.dataset("test")
-    evaluator = _evaluator(run, train, test, model_device(model), evaluator_config, progress)
+    evaluator = evaluator_for_run(run.path, train, test, model_device(model), progress, evaluator_config)
     return pair_table(model, test, train.images, evaluator, n_pairs=n_pairs, steps=steps, seed=seed,
                       progress=progress)
 
@@ -274,7 +269,8 @@ def default_anchors(images: ImageSet) -> tuple[int, int, int]:
     if images.labels is not None:
         _, first = np.unique(images.labels, return_index=True)
         if len(first) >= 3:
-            return tuple(int(i) for i in np.sort(first)[:3])  # type: ignore[return-value]
+            a, b, c = (int(i) for i in np.sort(first)[:3])
+            return a, b, c
     return 0, 1, 2
 
 
@@ -287,6 +283,8 @@ def manifold(
     method: 'pca', 'tsne' or 'umap' for codes of more than 2 values; t-SNE and UMAP see a seeded subsample
     of at most MAX_EMBED_POINTS codes (their cost grows quickly with N), PCA sees every code.
     """
+    if method not in PROJECTIONS:
+        raise ValueError(f"method must be one of {', '.join(PROJECTIONS)}, got {method!r}")
     run, model = _open(run_dir, device)
     d = int(model.config.latent_dim)
     if d < 2:
@@ -395,10 +393,10 @@ def _fit_attributes(
     train, z_train = _split_codes(run, model, "train", progress)
     test, z_test = _split_codes(run, model, "test", progress)
     targets = {t.name: t for t in binary_targets(train, test)}
-    wanted = list(targets) if names is None else [*names, *condition_on]
-    unknown = [n for n in wanted if n not in targets]
+    unknown = [n for n in [*(names or ()), *condition_on] if n not in targets]
     if unknown:
         raise ValueError(f"{train.name} has no attribute {unknown[0]!r}; attributes: {', '.join(targets) or 'none'}")
+    wanted = list(targets) if names is None else [*names, *condition_on]
     fits: dict[str, AttributeFit] = {}
     for name in dict.fromkeys(wanted):
         t = targets[name]
@@ -429,15 +427,19 @@ def _conditioned(fit: AttributeFit, others: list[AttributeDirection], t: BinaryT
 
 
 def attributes(
-    run_dir: str | Path, method: str = "logistic", condition_on: Sequence[str] = (), device: Device = "cpu",
-    progress: Progress = NULL_PROGRESS,
+    run_dir: str | Path, method: str = "logistic", condition_on: Sequence[str] = (),
+    names: Sequence[str] | None = None, device: Device = "cpu", progress: Progress = NULL_PROGRESS,
 ) -> list[AttributeFit]:
     """A direction per binary attribute of the run's data (latent.directions.binary_targets: one per class,
     per discrete factor value, per continuous factor's top vs bottom tercile), fitted on the encoded train
     split and probed on the encoded test split. condition_on: attribute names; every other direction gets
-    InterFaceGAN's conditional form, orthogonal to theirs. Targets with one class only are skipped."""
+    InterFaceGAN's conditional form, orthogonal to theirs. names: only these attributes (default: all).
+    Targets with one class only are skipped."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     run, model = _open(run_dir, device)
-    return _fit_attributes(run, model, method, tuple(condition_on), None, progress)
+    return _fit_attributes(run, model, method, tuple(condition_on), None if names is None else tuple(names),
+                           progress)
 
 
 def _direction(run: Run, model: Autoencoder, attr: str, progress: Progress) -> AttributeDirection:

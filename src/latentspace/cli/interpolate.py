@@ -2,7 +2,6 @@
 each path looks, for one pair (a figure) or for many random test pairs (a table)."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated

@@ -49,7 +49,8 @@ def manifold_command(
     result = api.manifold(run_dir, method=method, k=k, anchors=parse_indices(anchors, "--anchors"),
                           device=pick_device(device), seed=seed, progress=RichProgress())
     written = [save_image(grid_figure(g.images, k, g.title), out_dir / f"{g.name}.png") for g in result.grids]
-    title = f"test codes ({result.method}, {len(result.xy):,} points)"
+    colour = f", coloured by {result.label_name}" if result.label_name else ""
+    title = f"test codes ({result.method}, {len(result.xy):,} points{colour})"
     scatter = scatter_codes(result.xy, result.labels, result.class_names, title)
     written.append(save_image(scatter, out_dir / "scatter.png"))
     for path in written:

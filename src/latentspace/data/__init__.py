@@ -30,7 +30,7 @@ def load(
     """Load a dataset by name or an image folder by path.
 
     split: None (all images), "train" or "test". size/channels: resize and convert (folders and
-    generated data; IDX data is 28x28 grey and refuses other values). seed: generated data and the
+    generated data; IDX data is 28x28 grey unless asked otherwise). seed: generated data and the
     seeded 90/10 split of folders without train/ and test/. n: at most this many images (the first n).
     progress: reports decoding when a folder is loaded for the first time.
     """

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from latentspace.data.attributes import Attributes, read_attributes
-from latentspace.data.idx import cache_root
+from latentspace.utils.files import cache_root
 from latentspace.data.imageset import ImageSet
 from latentspace.data.resize import check_channels, check_size, convert_channels, fit_square, is_grey, to_rgb
 from latentspace.utils.files import atomic_path, read_json, write_json

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from latentspace.data.imageset import ImageSet
+from latentspace.utils.files import cache_root
 from latentspace.data.resize import check_channels, convert_channels, resize_images
 from latentspace.utils.files import atomic_path
 
@@ -58,12 +59,6 @@ MIRRORS: dict[str, tuple[str, ...]] = {
     "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     "kmnist": ("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
 }
-
-
-def cache_root() -> Path:
-    """Where downloads and decoded caches live: ``$LATENTSPACE_CACHE`` or ``~/.cache/latentspace``."""
-    root = os.environ.get("LATENTSPACE_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "latentspace"
 
 
 def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:

@@ -5,9 +5,10 @@ confidence' score of realness (metrics.realness), and its accuracy on real test 
 score can be trusted. Targets are the label (head ``"label"``) and every discrete factor (head named for the
 factor, e.g. faces' ``mask_on``); continuous factors are not targets.
 
-The network halves the image with stride-2 convolutions (on CPUs several times faster to train than
-3x3 convolutions with max-pooling, at the same accuracy) until the feature map side is at most 8 (28 -> 14 -> 7, 64 -> 8),
-then one dense layer feeds every head. It trains like the main trainer: the train split as one uint8 tensor on
+The network halves the image with stride-2 convolutions (on CPUs several times faster to train than 3x3
+convolutions with max-pooling, at the same accuracy) until the feature map side is at most 8 (28 -> 14 -> 7,
+64 -> 32 -> 16 -> 8); one dense layer over the flattened map and its per-channel global max feeds every
+head. It trains like the main trainer: the train split as one uint8 tensor on
 the device, visited each epoch in a seeded permutation, in index slices of ``batch_size``.
 
 On disk (``save_evaluator``): ``config.json`` (key "evaluator", plus optional metadata) and
@@ -152,7 +153,8 @@ def head_targets(images: ImageSet, heads: tuple[Head, ...]) -> np.ndarray:
 
 
 class Evaluator(nn.Module):
-    """Conv stages (4x4 stride-2 conv, ReLU) -> dense -> one linear softmax head per target.
+    """Conv stages (4x4 stride-2 conv, ReLU) -> [flattened map, global max per channel] -> dense -> one linear
+    softmax head per target.
 
     Build it with ``build_evaluator`` for seeded initial weights (this constructor uses torch's global RNG).
     ``test_accuracy_``: per-head accuracy on the test set it was trained against (None when unknown).
@@ -170,12 +172,16 @@ class Evaluator(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
             c_in, side, stage = c_out, side // 2, stage + 1
         h, w = config.image_shape[1] // 2**stage, config.image_shape[2] // 2**stage
-        self.features = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c_in * h * w, config.hidden), nn.ReLU())
+        self.conv = nn.Sequential(*layers)
+        self.dense = nn.Sequential(nn.Linear(c_in * (h * w + 1), config.hidden), nn.ReLU())
         self.heads = nn.ModuleDict({hd.name: nn.Linear(config.hidden, hd.n_classes) for hd in config.heads})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x: (B, C, H, W) float in [0, 1] -> logits (B, K_head) per head name."""
-        h = self.features(x * 2.0 - 1.0)
+        f = self.conv(x * 2.0 - 1.0)
+        # The flattened map says where things are (attributes tied to a place); its global max says what is
+        # there wherever it is (a sprite's shape anywhere in the frame), which the flat map alone learns slowly.
+        h = self.dense(torch.cat([f.flatten(1), f.amax(dim=(2, 3))], dim=1))
         return {name: head(h) for name, head in self.heads.items()}
 
     def predict_proba(
@@ -203,7 +209,9 @@ class Evaluator(nn.Module):
         """Fraction of correct argmax predictions per head on a labelled image set."""
         targets = head_targets(images, self.config.heads)
         probs = self.predict_proba(images.images)
-        return {h.name: float(np.mean(probs[h.name].argmax(1) == targets[:, j])) for j, h in enumerate(self.config.heads)}
+        return {
+            h.name: float(np.mean(probs[h.name].argmax(1) == targets[:, j])) for j, h in enumerate(self.config.heads)
+        }
 
     def _check(self, images: np.ndarray) -> None:
         expected = self.config.image_shape
@@ -233,13 +241,15 @@ def train_evaluator(
 ) -> Evaluator:
     """Train an evaluator on ``train_set``'s targets (the config's heads; default: every target the set has).
 
-    test_set: when given, the per-head test accuracy is measured into ``test_accuracy_``. Returns the evaluator on ``device``, in eval
-    mode. ValueError when the set has no labels and no discrete factors (nothing to learn).
+    test_set: when given, the per-head test accuracy is measured into ``test_accuracy_``. Returns the evaluator
+    on ``device``, in eval mode. ValueError when the set has no labels and no discrete factors (nothing to learn).
     """
     if config is None:
         heads = dataset_heads(train_set)
         if not heads:
-            raise ValueError(f"dataset {train_set.name!r} has no labels and no discrete factors to train an evaluator on")
+            raise ValueError(
+                f"dataset {train_set.name!r} has no labels and no discrete factors to train an evaluator on"
+            )
         config = EvaluatorConfig(image_shape=train_set.shape, heads=heads)
     if train_set.shape != config.image_shape:
         raise ValueError(f"train images have shape {train_set.shape}, evaluator config expects {config.image_shape}")
@@ -256,12 +266,14 @@ def train_evaluator(
     try:
         for epoch in range(epochs):
             order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 100003 + epoch))
-            for step, i in enumerate(range(0, n, config.batch_size)):
+            reported = 0
+            for step, i in enumerate(range(0, n, config.batch_size), start=1):
                 idx = order[i : i + config.batch_size].to(device)
                 loss = _step(model, optimizer, to_float(images[idx]), targets[idx])
                 schedule.step()
-                if step % PROGRESS_EVERY_STEPS == 0:
-                    progress.advance(min(PROGRESS_EVERY_STEPS, steps_per_epoch - step), loss=float(loss))
+                if step % PROGRESS_EVERY_STEPS == 0 or step == steps_per_epoch:
+                    progress.advance(step - reported, loss=float(loss))  # float() syncs: only every few steps
+                    reported = step
     finally:
         progress.close()
     model.eval()
@@ -310,7 +322,8 @@ def load_evaluator(folder: str | Path, device: str | torch.device = "cpu") -> Ev
     model = Evaluator(config)
     state = _read_weights(weights_path)
     expected = model.state_dict()
-    bad = sorted(set(expected) ^ set(state)) + [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    bad = sorted(set(expected) ^ set(state))
+    bad += [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if bad:
         raise ValueError(f"{weights_path}: weights do not match {config_path} (tensors {bad[:3]})")
     model.load_state_dict(state)

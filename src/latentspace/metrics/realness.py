@@ -58,8 +58,8 @@ def nearest_distance(
     on [0, 1] intensities: (N,) float64, min_m sqrt(mean((x - t_m)^2)).
 
     The nearest image is found block by block with ||x||^2 - 2 x.t + ||t||^2 (one float32 matrix product per
-    block of ``chunk`` training images, queries likewise in blocks of ``chunk``); the distance to it is then recomputed directly, so that an exact
-    copy of a training image scores exactly 0 rather than float32 cancellation noise."""
+    block of ``chunk`` training images and ``chunk`` queries); the distance to it is then recomputed directly,
+    so that an exact copy of a training image scores exactly 0 rather than float32 cancellation noise."""
     if images.ndim != 4 or train_images.ndim != 4 or images.shape[1:] != train_images.shape[1:]:
         raise ValueError(
             f"nearest_distance needs images and train_images of the same (C, H, W), got {images.shape} and "
@@ -68,8 +68,8 @@ def nearest_distance(
     if len(train_images) == 0:
         raise ValueError("nearest_distance needs at least one training image, got 0")
     if len(images) > chunk:
-        blocks = [nearest_distance(images[i : i + chunk], train_images, chunk, device) for i in range(0, len(images), chunk)]
-        return np.concatenate(blocks)
+        starts = range(0, len(images), chunk)
+        return np.concatenate([nearest_distance(images[i : i + chunk], train_images, chunk, device) for i in starts])
     x = to_float(images).flatten(1).to(device)
     best = torch.full((len(x),), math.inf, device=device)
     best_index = torch.zeros(len(x), dtype=torch.long, device=device)
@@ -93,16 +93,24 @@ def realness_scores(
     train_images: np.ndarray | None = None,
     generator: torch.Generator | None = None,
     elbo_samples: int = ELBO_SAMPLES,
+    progress: Progress = NULL_PROGRESS,
 ) -> RealnessScores:
     """The three scores of every uint8 frame (T, C, H, W). head: the evaluator head (default: the label head if
     any, else the first). train_images: uint8 (N, C, H, W) for nearest_distance (None: NaN). generator: the
-    posterior-sample noise of the ELBO (on the model's device)."""
-    conf = None if evaluator is None else evaluator.max_prob(images, head).astype(np.float64)
-    elbo = per_image_elbo(model, images, n_samples=elbo_samples, generator=generator)
-    if train_images is None:
-        dist = np.full(len(images), np.nan)
-    else:
-        dist = nearest_distance(images, train_images, device=model_device(model))
+    posterior-sample noise of the ELBO (on the model's device). progress: advances once per score."""
+    progress.start(len(SCORES), "realness")
+    try:
+        conf = None if evaluator is None else evaluator.max_prob(images, head).astype(np.float64)
+        progress.advance(1)
+        elbo = per_image_elbo(model, images, n_samples=elbo_samples, generator=generator)
+        progress.advance(1)
+        if train_images is None:
+            dist = np.full(len(images), np.nan)
+        else:
+            dist = nearest_distance(images, train_images, device=model_device(model))
+        progress.advance(1)
+    finally:
+        progress.close()
     return RealnessScores(conf, elbo, dist)
 
 
@@ -218,7 +226,8 @@ def pair_table(
     pairs = random_pairs(len(test_set), n_pairs, seed)
     frames = _pair_frames(model, test_set.images, pairs, steps, progress)  # (P, 3, T, C, H, W)
     generator = torch.Generator(model_device(model)).manual_seed(seed)
-    scores = realness_scores(frames.reshape(-1, *frames.shape[3:]), model, evaluator, head, train_images, generator)
+    scores = realness_scores(frames.reshape(-1, *frames.shape[3:]), model, evaluator, head, train_images, generator,
+                             progress=progress)
     per_frame = {k: v.reshape(n_pairs, len(PATHS), steps) for k, v in _score_arrays(scores).items()}
     summaries = tuple(_summary(name, {k: v[:, i][:, in_middle] for k, v in per_frame.items()})
                       for i, name in enumerate(PATHS))

@@ -33,6 +33,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def cache_root() -> Path:
+    """Where downloads and decoded caches live: ``$LATENTSPACE_CACHE`` or ``~/.cache/latentspace``."""
+    root = os.environ.get("LATENTSPACE_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "latentspace"
+
+
 def write_atomic(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
     """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
     with atomic_path(path) as tmp:
