@@ -149,11 +149,29 @@ def test_initial_weights_follow_the_seed_and_leave_the_global_rng_alone():
             assert not torch.equal(pa, pc)
 
 
-def test_training_is_reproducible(square_sets, square_evaluator):
+class Recorder:
+    def __init__(self) -> None:
+        self.total, self.advanced, self.closed = None, 0, False
+
+    def start(self, total, description):
+        self.total = total
+
+    def advance(self, n=1, **info):
+        self.advanced += n
+
+    def close(self):
+        self.closed = True
+
+
+def test_training_is_reproducible_and_reports_every_step(square_sets, square_evaluator):
     train, test = square_sets
-    again = train_evaluator(train, None, square_config(train))
+    progress = Recorder()
+    again = train_evaluator(train, None, square_config(train), progress=progress)
     np.testing.assert_array_equal(again.predict_proba(test.images, "top_left"),
                                   square_evaluator.predict_proba(test.images, "top_left"))
+    # 2000 images in batches of 64: 32 steps an epoch; min_steps 120 asks for 4 epochs.
+    assert progress.total == progress.advanced == 128 and progress.closed
+    assert again.test_accuracy_ is None
 
 
 def test_a_set_without_labels_or_discrete_factors_has_no_evaluator(tmp_path):

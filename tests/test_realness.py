@@ -10,7 +10,6 @@ import pytest
 import torch
 from metrics_fixtures import mnist_evaluator, mnist_split, tiny_mnist_vae
 
-from latentspace.data.transforms import to_float
 from latentspace.latent.interpolate import interpolation_paths
 from latentspace.metrics.realness import (
     PATHS,

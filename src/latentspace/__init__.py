@@ -4,6 +4,13 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from latentspace.data import ImageSet, load as load_data  # noqa: E402
-from latentspace.api import load  # noqa: E402
+
+
+def load(run_dir, device="cpu"):
+    """The trained model of a run folder, in eval mode on ``device`` (see latentspace.api.load)."""
+    from latentspace.api import load as _load  # imported on use: the API pulls in sklearn and matplotlib
+
+    return _load(run_dir, device)
+
 
 __all__ = ["ImageSet", "load_data", "load", "__version__"]

@@ -72,7 +72,7 @@ class Run:
             raise ValueError(f"{self.path / CONFIG}: has no 'data' entry naming the dataset it was trained on")
         return load_data(
             data["name"], split=split, data_dir=data.get("data_dir"), size=data.get("size"),
-            channels=data.get("channels"), seed=data.get("seed", 0), n=data.get("n"),
+            channels=data.get("channels"), seed=data.get("seed") or 0, n=data.get("n"),
         )
 
     def metrics(self) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, features
 
 from latentspace.utils.files import write_atomic
 
@@ -24,6 +24,9 @@ FORMATS = {".png": "PNG", ".gif": "GIF", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp
 
 @lru_cache(maxsize=1)
 def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    # Pillow's bundled scalable font (with FreeType) has real spaces and dashes; the bitmap fallback does not.
+    if features.check("freetype2"):
+        return ImageFont.load_default(size=11)
     return ImageFont.load_default()
 
 
