@@ -65,6 +65,8 @@ def nearest_distance(
             f"nearest_distance needs images and train_images of the same (C, H, W), got {images.shape} and "
             f"{train_images.shape}"
         )
+    if images.dtype != np.uint8 or train_images.dtype != np.uint8:
+        raise ValueError(f"nearest_distance needs uint8 pixels, got {images.dtype} and {train_images.dtype}")
     if len(train_images) == 0:
         raise ValueError("nearest_distance needs at least one training image, got 0")
     if len(images) > chunk:
