@@ -35,7 +35,7 @@ def test_shapes_for_every_size(objective, shape):
     assert out.shape == (2, *shape)
     assert float(out.detach().min()) >= 0.0 and float(out.detach().max()) <= 1.0
     loss = model.loss(x, dataset_size=100)
-    assert loss.loss.ndim == 0 and math.isfinite(float(loss.loss))
+    assert loss.loss.ndim == 0 and math.isfinite(float(loss.loss.detach()))
     assert_close(loss.elbo, -(loss.recon_nll + loss.kl))
 
 
