@@ -94,7 +94,7 @@ def test_loss_falls_on_real_mnist(objective, mnist_test):
         opt.zero_grad()
         out.loss.backward()
         opt.step()
-        losses.append(float(out.recon_nll))
+        losses.append(float(out.recon_nll.detach()))
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     assert last < 0.6 * first, (first, last)
 
