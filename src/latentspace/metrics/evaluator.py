@@ -26,14 +26,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
 from latentspace.data import ImageSet
 from latentspace.data.transforms import to_float
 from latentspace.latent.codes import evaluating, model_device
-from latentspace.utils.files import read_json, write_atomic, write_json
+from latentspace.utils.files import read_json, read_safetensors, write_atomic, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -320,7 +319,7 @@ def load_evaluator(folder: str | Path, device: str | torch.device = "cpu") -> Ev
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{config_path}: invalid evaluator config: {e}") from None
     model = Evaluator(config)
-    state = _read_weights(weights_path)
+    state = read_safetensors(weights_path)[0]
     expected = model.state_dict()
     bad = sorted(set(expected) ^ set(state))
     bad += [k for k in expected if k in state and state[k].shape != expected[k].shape]
@@ -329,16 +328,6 @@ def load_evaluator(folder: str | Path, device: str | torch.device = "cpu") -> Ev
     model.load_state_dict(state)
     model.test_accuracy_ = saved.get("test_accuracy")
     return model.to(device).eval()
-
-
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    if not path.exists():
-        raise ValueError(f"{path}: weights file not found")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): {e}") from None
 
 
 def cache_key(train_set: ImageSet, config: EvaluatorConfig) -> dict[str, Any]:

@@ -5,12 +5,11 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from latentspace.models.autoencoder import Autoencoder
 from latentspace.models.config import ModelConfig
-from latentspace.utils.files import read_json, write_atomic, write_json
+from latentspace.utils.files import read_json, read_safetensors, write_atomic, write_json
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -41,14 +40,8 @@ def read_model_config(run_dir: str | Path) -> ModelConfig:
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """All tensors of a safetensors file; a truncated or tampered file raises ValueError naming it."""
-    if not path.exists():
-        raise ValueError(f"{path}: weights file not found")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): {e}") from None
+    """All tensors of a weights file; a missing, truncated or tampered file raises ValueError naming it."""
+    return read_safetensors(path)[0]
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder:

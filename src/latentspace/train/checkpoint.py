@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from latentspace.utils.files import write_atomic
+from latentspace.utils.files import read_safetensors, write_atomic
 
 FORMAT = "latentspace.trainer_state/1"
 _OPT, _RNG, _MODEL = "opt.state.", "rng.", "model."
@@ -83,12 +82,7 @@ def load_trainer_state(path: str | Path, optimizer: torch.optim.Optimizer | None
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: trainer state not found (the run has no checkpoint to resume from)")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
-    except (SafetensorError, OSError, RuntimeError) as e:
-        raise ValueError(f"{path}: not a readable safetensors file ({_first_line(e)}); it may be truncated") from None
+    tensors, metadata = read_safetensors(path)
     if metadata.get("format") != FORMAT:
         found = metadata.get("format")
         raise ValueError(f"{path}: not a latentspace trainer state (format {found!r}, expected {FORMAT!r})")

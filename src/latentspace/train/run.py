@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from latentspace.data import ImageSet
 from latentspace.data import load as load_data
 from latentspace.models import Autoencoder, ModelConfig, load_model
 from latentspace.train.config import TrainConfig
-from latentspace.utils.files import append_jsonl, read_json, read_jsonl, write_atomic, write_json
+from latentspace.utils.files import append_jsonl, read_json, read_jsonl, read_safetensors, write_atomic, write_json
 
 CONFIG = "config.json"
 MODEL = "model.safetensors"
@@ -149,8 +148,4 @@ def read_snapshots(path: Path) -> dict[str, np.ndarray]:
     """All arrays of a snapshots file ({} when absent); a damaged file raises ValueError naming it."""
     if not path.exists():
         return {}
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): {e}") from None
+    return read_safetensors(path, framework="numpy")[0]

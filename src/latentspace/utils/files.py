@@ -90,3 +90,21 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
             except json.JSONDecodeError:
                 continue
     return out
+
+
+def read_safetensors(path: str | os.PathLike, framework: str = "pt") -> tuple[dict[str, Any], dict[str, str]]:
+    """All tensors ("pt") or arrays ("numpy") of a safetensors file, and its metadata.
+
+    A missing, truncated or tampered file raises ValueError naming it; nothing is ever unpickled.
+    """
+    from safetensors import SafetensorError, safe_open  # imported here: utils stays free of heavy imports
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: file not found")
+    try:
+        with safe_open(str(path), framework=framework, device="cpu") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except (SafetensorError, OSError, RuntimeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): {first}") from None
