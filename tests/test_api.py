@@ -104,7 +104,7 @@ def test_split_codes_are_cached_until_the_model_changes(mnist2, monkeypatch):
         calls.append(1)
         return encode_images(*args, **kwargs)
 
-    monkeypatch.setattr(api, "encode_images", counting)
+    monkeypatch.setattr(api.common, "encode_images", counting)
     api.codes_path(mnist2, "test").unlink(missing_ok=True)
     first_images, first = api.split_codes(mnist2, "test")
     _, second = api.split_codes(mnist2, "test")
@@ -140,7 +140,7 @@ def test_manifold_of_a_4d_latent_spans_planes_and_projects_the_codes(mnist4, mon
     assert len(set(test.labels[list(result.anchors)])) == 3
     assert min(result.anchors) == 0  # the first test image opens the list
     np.testing.assert_allclose(result.xy, project_2d(z, "pca"), rtol=0, atol=1e-5)
-    monkeypatch.setattr(api, "MAX_EMBED_POINTS", 60)
+    monkeypatch.setattr(api.maps, "MAX_EMBED_POINTS", 60)
     a = api.manifold(mnist4, method="tsne", k=2, seed=1)
     b = api.manifold(mnist4, method="tsne", k=2, seed=1)
     assert a.xy.shape == (60, 2) and len(np.unique(a.index)) == 60 and (np.diff(a.index) > 0).all()

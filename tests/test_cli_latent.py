@@ -45,7 +45,7 @@ def quick_evaluator(monkeypatch):
         config = EvaluatorConfig(train_set.shape, dataset_heads(train_set), epochs=1, min_steps=0)
         return real(run_dir, train_set, test_set, device, progress, config)
 
-    monkeypatch.setattr(api, "evaluator_for_run", quick)
+    monkeypatch.setattr(evaluator_module, "evaluator_for_run", quick)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentspace.api import EvolutionResult
+from latentspace.latent.evolution import EvolutionResult
 from latentspace.latent.interpolate import InterpolationPaths
 from latentspace.metrics.disentanglement import axis_factor_table
 from latentspace.metrics.realness import RealnessScores

@@ -1,9 +1,8 @@
 """latentspace: learn the latent space of a set of images, then see it, measure it and use it."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from latentspace.data import ImageSet, load as load_data  # noqa: E402
+from latentspace.data import ImageSet, load as load_data
+from latentspace.utils.version import __version__
 
 
 def load(run_dir, device="cpu"):

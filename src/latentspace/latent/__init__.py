@@ -19,6 +19,7 @@ _EXPORTS = {
     "manifold": ("prior_quantile_grid", "plane_grid", "pca_plane_grid", "project_2d"),
     "traverse": ("traversal_latents", "traversal_grid", "DEFAULT_VALUES"),
     "export": ("export_projector",),
+    "evolution": ("EvolutionResult", "evolution_from_snapshots", "project_epochs"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         AttributeDirection, BinaryTarget, binary_targets, conditional_direction, directions_for, edit_latents,
         fit_direction, load_directions, save_directions,
     )  # fmt: skip
+    from latentspace.latent.evolution import EvolutionResult, evolution_from_snapshots, project_epochs
     from latentspace.latent.export import export_projector
     from latentspace.latent.interpolate import InterpolationPaths, interpolation_paths, lerp, pixel_path, slerp
     from latentspace.latent.manifold import pca_plane_grid, plane_grid, prior_quantile_grid, project_2d

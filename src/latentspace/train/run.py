@@ -22,7 +22,15 @@ from latentspace.data import ImageSet
 from latentspace.data import load as load_data
 from latentspace.models import Autoencoder, ModelConfig, load_model
 from latentspace.train.config import TrainConfig
-from latentspace.utils.files import append_jsonl, read_json, read_jsonl, read_safetensors, write_atomic, write_json
+from latentspace.utils.files import (
+    append_jsonl,
+    read_json,
+    read_jsonl,
+    read_safetensors,
+    write_atomic,
+    write_json,
+)
+from latentspace.utils.version import __version__
 
 CONFIG = "config.json"
 MODEL = "model.safetensors"
@@ -110,8 +118,6 @@ def write_run_config(
     run_dir: Path, model_config: ModelConfig, train_config: TrainConfig, data_info: dict[str, Any] | None
 ) -> Path:
     """Write config.json (atomically), replacing any earlier one."""
-    from latentspace import __version__
-
     data = {k: (data_info or {}).get(k) for k in DATA_KEYS}
     config = {
         "model": model_config.to_dict(),

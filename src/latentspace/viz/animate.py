@@ -5,20 +5,17 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
+from latentspace.latent.evolution import EvolutionResult
 from latentspace.latent.interpolate import InterpolationPaths
 from latentspace.metrics.realness import PATHS
 from latentspace.utils.files import write_atomic
 from latentspace.viz.figures import titled
 from latentspace.viz.grid import image_grid
 from latentspace.viz.plots import FIGSIZE, data_limits, scatter_codes
-
-if TYPE_CHECKING:  # the result type only; viz does not depend on the api module at run time
-    from latentspace.api import EvolutionResult
 
 DURATION_MS = 500
 
@@ -41,7 +38,7 @@ def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, duration_ms
                                                      duration=duration_ms, loop=loop))
 
 
-def evolution_limits(result: "EvolutionResult") -> tuple[float, float, float, float]:
+def evolution_limits(result: EvolutionResult) -> tuple[float, float, float, float]:
     """(xmin, xmax, ymin, ymax) holding every epoch's points: the one frame of reference for all frames."""
     return data_limits(result.xy)
 
@@ -50,7 +47,7 @@ def _epoch_title(epoch: int, elbo: float) -> str:
     return f"epoch {epoch}, initial weights" if math.isnan(elbo) else f"epoch {epoch}, test ELBO {elbo:.1f}"
 
 
-def evolution_frames(result: "EvolutionResult", figsize: tuple[float, float] = FIGSIZE) -> list[Image.Image]:
+def evolution_frames(result: EvolutionResult, figsize: tuple[float, float] = FIGSIZE) -> list[Image.Image]:
     """A scatter of the probe codes per epoch, all with the same axis limits, titled 'epoch N, test ELBO x'."""
     limits = evolution_limits(result)
     return [

@@ -1,0 +1,70 @@
+"""Run-level verbs: one call from a run folder to the arrays and tables each latent operation gives.
+
+Every function here takes a run folder (written by `latentspace train`), loads what it needs and returns
+arrays or frozen dataclasses; the CLI, the report and the explorer only call these and present the result.
+Nothing is written except caches beside the run, each keyed so that it is rebuilt when the model changes
+(``codes_<split>.safetensors``, ``gmm.json``, ``evaluator/``, ``evaluation.json``). ``export`` writes the
+projector files to the folder it is given: writing them is what it is for.
+
+One module per verb family: common (open a run, read an image, cached codes), paths (interpolation), maps
+(manifold, evolution), edits (attributes, edits, traversals), export (projector, GMM sampler), evaluate.
+"""
+from __future__ import annotations
+
+from latentspace.api.common import (
+    CODES_FORMAT,
+    Device,
+    ImageRef,
+    cached_codes,
+    codes_path,
+    colouring,
+    image_ref,
+    load,
+    model_key,
+    open_model,
+    read_image,
+    resolve_image,
+    run_evaluator,
+    split_codes,
+)  # fmt: skip
+from latentspace.api.edits import (
+    DIRECTIONS_FILE,
+    AttributeFit,
+    TraverseResult,
+    attributes,
+    axis_table,
+    edit,
+    traverse,
+)  # fmt: skip
+from latentspace.api.export import (
+    GMM_FILE,
+    ExportResult,
+    export,
+    gmm_sampler,
+    projector_metadata,
+)
+from latentspace.api.maps import (
+    MAX_EMBED_POINTS,
+    ManifoldGrid,
+    ManifoldResult,
+    default_anchors,
+    evolution,
+    manifold,
+)
+from latentspace.api.paths import (
+    MIDDLE,
+    InterpolationResult,
+    interpolate,
+    interpolation_table,
+)
+from latentspace.latent.evolution import EvolutionResult
+from latentspace.train.run import open_run
+
+__all__ = [
+    "CODES_FORMAT", "Device", "ImageRef", "cached_codes", "codes_path", "colouring", "image_ref", "load",
+    "model_key", "open_model", "read_image", "resolve_image", "run_evaluator", "split_codes",
+    "DIRECTIONS_FILE", "AttributeFit", "TraverseResult", "attributes", "axis_table", "edit", "traverse",
+    "GMM_FILE", "ExportResult", "export", "gmm_sampler", "projector_metadata",
+    "MAX_EMBED_POINTS", "ManifoldGrid", "ManifoldResult", "default_anchors", "evolution", "manifold",
+    "MIDDLE", "InterpolationResult", "interpolate", "interpolation_table", "EvolutionResult", "open_run",
+]

@@ -1,0 +1,147 @@
+"""Steps every run-level verb shares: open a run, read an image, encode a whole split once (cached).
+
+Caches beside the run are keyed so that they are rebuilt when the model changes:
+
+    codes_<split>.safetensors   posterior means of a whole split (``z`` (N, D) float32); key in the metadata
+    evaluator/                  the evaluator classifier (metrics.evaluator_for_run)
+
+An image argument is an ``int`` (index into the run's test split) or a path to an image file, which is read,
+scaled and centre cropped to the model's image shape.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+
+from latentspace.data import ImageSet
+from latentspace.data.folder import decode_image
+from latentspace.data.resize import convert_channels
+from latentspace.latent.codes import encode_images, model_device
+from latentspace.metrics import evaluator as evaluator_module
+from latentspace.metrics.evaluator import Evaluator, EvaluatorConfig
+from latentspace.models import Autoencoder
+from latentspace.train.run import MODEL, Run, open_run
+from latentspace.utils.files import write_atomic
+from latentspace.utils.progress import NULL_PROGRESS, Progress
+
+log = logging.getLogger(__name__)
+
+CODES_FORMAT = "latentspace.codes/1"
+
+ImageRef = int | str | Path
+Device = str | torch.device
+
+
+def load(run_dir: str | Path, device: Device = "cpu") -> Autoencoder:
+    """The trained model of a run folder, in eval mode on ``device`` (ValueError if it is not a run)."""
+    return open_run(run_dir).model(device)
+
+def open_model(run_dir: str | Path, device: Device) -> tuple[Run, Autoencoder]:
+    run = open_run(run_dir)
+    return run, run.model(device)
+
+
+def read_image(path: str | Path, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """One image file -> uint8 (C, H, W) of ``image_shape``: shorter side scaled, centre cropped, channels converted."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{path}: no such image file (expected a test-split index or an image file)")
+    try:
+        rgb = decode_image(path, image_shape[1])
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: cannot read this image ({e})") from None
+    return convert_channels(rgb[None], image_shape[0])[0]
+
+
+def image_ref(text: str) -> ImageRef:
+    """An image named on a command line: digits that are not an existing file -> a test index, else a path."""
+    text = str(text).strip()
+    return int(text) if text.isdigit() and not Path(text).is_file() else Path(text)
+
+
+def resolve_image(ref: ImageRef, run: Run, test: ImageSet | None) -> tuple[np.ndarray, str]:
+    """The uint8 (C, H, W) image a reference names, and how to call it ('test[12]' or the path)."""
+    if isinstance(ref, (int, np.integer)) and not isinstance(ref, bool):
+        test = test if test is not None else run.dataset("test")
+        if not 0 <= ref < len(test):
+            raise ValueError(f"image index {ref} is outside the test split of {test.name} (0..{len(test) - 1})")
+        return test.images[ref], f"test[{ref}]"
+    if isinstance(ref, (str, Path)):
+        return read_image(ref, run.model_config.image_shape), str(ref)
+    raise ValueError(f"an image must be a test-split index or an image file path, got {ref!r}")
+
+
+def model_key(run: Run) -> dict[str, str]:
+    """What a cache depends on: the weights file, by modification time and size (safetensors metadata is str)."""
+    stat = (run.path / MODEL).stat()
+    return {"model_mtime_ns": str(stat.st_mtime_ns), "model_size": str(stat.st_size)}
+
+
+def codes_path(run_dir: str | Path, split: str) -> Path:
+    return Path(run_dir) / f"codes_{split}.safetensors"
+
+
+def _read_cached_codes(path: Path, key: dict[str, str]) -> np.ndarray | None:
+    """The cached ``z`` when ``path`` holds codes under ``key``, else None."""
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            if f.metadata() != key:
+                return None
+            return f.get_tensor("z")
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{path}: damaged codes cache ({e}); delete it and it will be rebuilt") from None
+
+
+def cached_codes(run: Run, model: Autoencoder, split: str, progress: Progress) -> tuple[ImageSet, np.ndarray]:
+    """The split's images and their posterior means (N, D) float32, encoded once per model and cached."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    images = run.dataset(split)
+    key = {"format": CODES_FORMAT, "split": split, "n_images": str(len(images)),
+           "latent_dim": str(model.config.latent_dim), **model_key(run)}
+    path = codes_path(run.path, split)
+    z = _read_cached_codes(path, key)
+    if z is None:
+        log.info("encoding the %s split of %s (%d images) into %s", split, images.name, len(images), path)
+        z = encode_images(model, images.images, progress=progress)
+        write_atomic(path, lambda tmp: save_file({"z": z}, str(tmp), metadata=key))
+    return images, z
+
+
+def split_codes(
+    run_dir: str | Path, split: str = "test", device: Device = "cpu", progress: Progress = NULL_PROGRESS,
+) -> tuple[ImageSet, np.ndarray]:
+    """A split of the run's data and its posterior means (N, D) float32, cached in ``codes_<split>.safetensors``."""
+    run, model = open_model(run_dir, device)
+    return cached_codes(run, model, split, progress)
+
+
+
+def run_evaluator(
+    run: Run, model: Autoencoder, train: ImageSet | None = None, test: ImageSet | None = None,
+    progress: Progress = NULL_PROGRESS, config: EvaluatorConfig | None = None,
+) -> Evaluator | None:
+    """The run's evaluator classifier (trained on first use, cached in ``<run>/evaluator/``); None without
+    labels or discrete factors."""
+    train = train if train is not None else run.dataset("train")
+    test = test if test is not None else run.dataset("test")
+    return evaluator_module.evaluator_for_run(run.path, train, test, model_device(model), progress, config)
+
+
+def colouring(images: ImageSet) -> tuple[np.ndarray | None, tuple[str, ...], str]:
+    """What to colour codes by: the labels, else the first discrete factor, else nothing."""
+    if images.labels is not None:
+        names = images.class_names or tuple(str(i) for i in range(int(images.labels.max(initial=0)) + 1))
+        return images.labels.astype(np.int64), tuple(names), "label"
+    for name in images.factor_names:
+        if images.is_discrete(name):
+            return images.factor(name).astype(np.int64), images.factor_values[name], name
+    return None, (), ""

@@ -1,0 +1,88 @@
+"""Codes out of the run: TensorBoard projector files, and the GMM sampler fitted to the encoded train split."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from latentspace.api.common import (
+    Device,
+    cached_codes,
+    colouring,
+    model_key,
+    open_model,
+)
+from latentspace.data import ImageSet
+from latentspace.latent.export import export_projector
+from latentspace.latent.samplers import GMMSampler
+from latentspace.utils.files import read_json, write_json
+from latentspace.utils.progress import NULL_PROGRESS, Progress
+
+log = logging.getLogger(__name__)
+
+GMM_FILE = "gmm.json"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export`` wrote: ``log_dir`` (give it to tensorboard --logdir), n codes of latent_dim values,
+    and the metadata columns."""
+
+    log_dir: Path
+    n: int
+    latent_dim: int
+    columns: tuple[str, ...]
+
+
+def projector_metadata(images: ImageSet) -> dict[str, list[str]]:
+    """Metadata columns for the projector: label (class name), every factor (value name or number), source name."""
+    columns: dict[str, list[str]] = {}
+    if images.labels is not None:
+        labels, names, _ = colouring(images)
+        columns["label"] = [names[i] if i < len(names) else str(i) for i in labels]
+    for name in images.factor_names:
+        column = images.factor(name)
+        if images.is_discrete(name):
+            values = images.factor_values[name]
+            columns[name] = [values[int(v)] for v in column]
+        else:
+            columns[name] = [f"{v:.4g}" for v in column]
+    if images.names is not None:
+        columns["name"] = list(images.names)
+    return columns or {"index": [str(i) for i in range(len(images))]}
+
+
+def export(
+    run_dir: str | Path, out_dir: str | Path, split: str = "test", n: int | None = None, device: Device = "cpu",
+    progress: Progress = NULL_PROGRESS,
+) -> ExportResult:
+    """Write the first ``n`` codes of a split (all by default) with thumbnails and metadata as TensorBoard
+    projector files into ``out_dir`` (latent.export)."""
+    if n is not None and n < 1:
+        raise ValueError(f"n must be a positive number of codes, got {n}")
+    run, model = open_model(run_dir, device)
+    images, z = cached_codes(run, model, split, progress)
+    if n is not None and n < len(images):
+        images, z = images.subset(slice(0, n)), z[:n]
+    metadata = projector_metadata(images)
+    export_projector(out_dir, z, images.images, metadata, name=f"{images.name} {split}")
+    return ExportResult(Path(out_dir), len(z), int(z.shape[1]), tuple(metadata))
+
+def gmm_sampler(
+    run_dir: str | Path, components: int = 10, seed: int = 0, device: Device = "cpu",
+    progress: Progress = NULL_PROGRESS,
+) -> GMMSampler:
+    """A Gaussian mixture of ``components`` fitted to the encoded train split; cached in ``<run>/gmm.json``
+    and reused while the model, ``components`` and ``seed`` stay the same."""
+    run, model = open_model(run_dir, device)
+    path = run.path / GMM_FILE
+    key = {"components": components, "seed": seed, **model_key(run)}
+    if path.is_file():
+        saved = read_json(path)
+        if isinstance(saved, dict) and saved.get("key") == key and "sampler" in saved:
+            log.info("reusing the GMM sampler in %s", path)
+            return GMMSampler.from_dict(saved["sampler"])
+    _, z = cached_codes(run, model, "train", progress)
+    sampler = GMMSampler(components, seed=seed).fit(z)
+    write_json(path, {"key": key, "sampler": sampler.to_dict()})
+    return sampler

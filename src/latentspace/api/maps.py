@@ -1,0 +1,125 @@
+"""Pictures of the learned manifold: decoded latent grids, a 2-D map of the codes, and how it was learned."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from latentspace.api.common import Device, cached_codes, colouring, open_model
+from latentspace.data import ImageSet
+from latentspace.latent.codes import decode_latents
+from latentspace.latent.evolution import EvolutionResult, evolution_from_snapshots
+from latentspace.latent.manifold import (
+    PROJECTIONS,
+    pca_plane_grid,
+    plane_grid,
+    prior_quantile_grid,
+    project_2d,
+)
+from latentspace.train.run import open_run
+from latentspace.utils.progress import NULL_PROGRESS, Progress
+
+MAX_EMBED_POINTS = 5000  # t-SNE / UMAP cost grows fast with N: a seeded subsample of the test split this large
+
+
+@dataclass(frozen=True)
+class ManifoldGrid:
+    """A decoded k x k grid of latent points: ``images`` uint8 (k*k, C, H, W) row-major, ``latents`` (k*k, D).
+
+    name: file-friendly ('grid', 'plane', 'pca_plane'); title: what the grid spans."""
+
+    name: str
+    title: str
+    images: np.ndarray
+    latents: np.ndarray
+
+
+@dataclass(frozen=True)
+class ManifoldResult:
+    """Pictures of the learned manifold and a 2-D map of the encoded test split.
+
+    grids: for a 2-D latent one grid over the prior's quantiles; otherwise the plane through the three
+    ``anchors`` (test indices) and the plane of the codes' first two principal components.
+    xy: (N, 2) float32 map of the test codes at ``index`` (N,) by ``method`` ('latent' when the codes are
+    already 2-D); labels (N,) int64 or None name ``class_names``; ``label_name`` says what they are
+    ('label', or a discrete factor for unlabelled data).
+    """
+
+    latent_dim: int
+    k: int
+    grids: tuple[ManifoldGrid, ...]
+    xy: np.ndarray
+    index: np.ndarray
+    method: str
+    labels: np.ndarray | None
+    class_names: tuple[str, ...]
+    label_name: str
+    anchors: tuple[int, ...]
+
+def default_anchors(images: ImageSet) -> tuple[int, int, int]:
+    """The first three test images of different labels when labelled (and there are 3 classes), else 0, 1, 2."""
+    if len(images) < 3:
+        raise ValueError(f"the plane through three images needs 3 test images, {images.name} has {len(images)}")
+    if images.labels is not None:
+        _, first = np.unique(images.labels, return_index=True)
+        if len(first) >= 3:
+            a, b, c = (int(i) for i in np.sort(first)[:3])
+            return a, b, c
+    return 0, 1, 2
+
+
+def manifold(
+    run_dir: str | Path, method: str = "pca", k: int = 20, anchors: Sequence[int] | None = None,
+    device: Device = "cpu", seed: int = 0, progress: Progress = NULL_PROGRESS,
+) -> ManifoldResult:
+    """The decoded latent manifold (k x k grids) and a 2-D map of the encoded test split.
+
+    method: 'pca', 'tsne' or 'umap' for codes of more than 2 values; t-SNE and UMAP see a seeded subsample
+    of at most MAX_EMBED_POINTS codes (their cost grows quickly with N), PCA sees every code.
+    """
+    if method not in PROJECTIONS:
+        raise ValueError(f"method must be one of {', '.join(PROJECTIONS)}, got {method!r}")
+    run, model = open_model(run_dir, device)
+    d = int(model.config.latent_dim)
+    if d < 2:
+        raise ValueError(f"manifold needs a latent of at least 2 values, the run's model has {d}")
+    test, z = cached_codes(run, model, "test", progress)
+    labels, class_names, label_name = colouring(test)
+    if d == 2:
+        points = prior_quantile_grid(k)
+        grids = (ManifoldGrid("grid", "decoded prior quantiles 5%..95%", decode_latents(model, points), points),)
+        index, xy, used, chosen = np.arange(len(z)), z.astype(np.float32), "latent", ()
+    else:
+        chosen = tuple(int(i) for i in anchors) if anchors is not None else default_anchors(test)
+        if len(chosen) != 3 or min(chosen) < 0 or max(chosen) >= len(z):
+            raise ValueError(f"anchors must be 3 test indices in 0..{len(z) - 1}, got {list(chosen)}")
+        plane = plane_grid(*z[list(chosen)], k=k)
+        pca = pca_plane_grid(z, k=k)
+        grids = (ManifoldGrid("plane", f"plane through test {', '.join(map(str, chosen))}",
+                              decode_latents(model, plane), plane),
+                 ManifoldGrid("pca_plane", "plane of the first two principal components",
+                              decode_latents(model, pca), pca))
+        index = _embed_index(len(z), method, seed)
+        xy, used = project_2d(z[index], method, seed), method
+    return ManifoldResult(d, k, grids, xy, index, used, None if labels is None else labels[index], class_names,
+                          label_name, chosen)
+
+
+def _embed_index(n: int, method: str, seed: int) -> np.ndarray:
+    """Which codes a projection sees: all for PCA, a seeded sorted subsample of MAX_EMBED_POINTS otherwise."""
+    if method == "pca" or n <= MAX_EMBED_POINTS:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=MAX_EMBED_POINTS, replace=False))
+
+
+def evolution(run_dir: str | Path) -> EvolutionResult:
+    """How the probe codes (snapshots.safetensors) moved during training, epoch by epoch."""
+    run = open_run(run_dir)
+    snapshots = run.snapshots()
+    class_names = run.dataset("test").class_names if "probe_labels" in snapshots else ()
+    try:
+        return evolution_from_snapshots(snapshots, run.metrics(), class_names)
+    except ValueError as e:
+        raise ValueError(f"{run.path}: {e}") from None
