@@ -175,13 +175,28 @@ class Evaluator(nn.Module):
         self.dense = nn.Sequential(nn.Linear(c_in * (h * w + 1), config.hidden), nn.ReLU())
         self.heads = nn.ModuleDict({hd.name: nn.Linear(config.hidden, hd.n_classes) for hd in config.heads})
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x: (B, C, H, W) float in [0, 1] -> logits (B, K_head) per head name."""
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, H, W) float in [0, 1] -> (B, hidden) features shared by every head."""
         f = self.conv(x * 2.0 - 1.0)
         # The flattened map says where things are (attributes tied to a place); its global max says what is
         # there wherever it is (a sprite's shape anywhere in the frame), which the flat map alone learns slowly.
-        h = self.dense(torch.cat([f.flatten(1), f.amax(dim=(2, 3))], dim=1))
+        return self.dense(torch.cat([f.flatten(1), f.amax(dim=(2, 3))], dim=1))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """x: (B, C, H, W) float in [0, 1] -> logits (B, K_head) per head name."""
+        h = self.embed(x)
         return {name: head(h) for name, head in self.heads.items()}
+
+    def features(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+        """The penultimate features of uint8 images (N, C, H, W): float32 (N, hidden), the space in which
+        sample sets are compared (Frechet distance, precision and recall) as FID does with Inception's."""
+        self._check(images)
+        device = model_device(self)
+        out = np.empty((len(images), self.config.hidden), np.float32)
+        with evaluating(self):
+            for i in range(0, len(images), batch_size):
+                out[i : i + batch_size] = self.embed(to_float(images[i : i + batch_size]).to(device)).float().cpu()
+        return out
 
     def predict_proba(
         self, images: np.ndarray, head: str | None = None, batch_size: int = PREDICT_BATCH
