@@ -10,7 +10,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from latentspace.cli import data as data_cli
-from latentspace.viz.grid import image_grid
+from latentspace.data import ImageSet
+from latentspace.viz.grid import image_grid, text_width
 
 runner = CliRunner()
 
@@ -84,3 +85,25 @@ def test_show_refuses_bad_options(app, tiny, tmp_path):
     for args in (["--split", "val"], ["--n", "0"]):
         result = runner.invoke(app, ["data", "show", str(tiny), "--out", str(tmp_path / "g.png"), *args])
         assert result.exit_code == 2 and not (tmp_path / "g.png").exists()
+
+
+def test_factor_captions_name_every_discrete_value_on_its_own_line():
+    factors = np.array([[4, 1, 0.25, 0.5], [0, 0, -0.5, np.nan]], np.float32)
+    ds = ImageSet(
+        images=np.zeros((2, 3, 64, 64), np.uint8), name="mini-faces", factors=factors,
+        factor_names=("hair_color", "glasses", "smile", "head_x"),
+        factor_values={"hair_color": ("black", "brown", "blond", "red", "grey"), "glasses": ("no", "yes")},
+    )
+    assert data_cli.caption(ds, 0) == "hair color: grey\nglasses: yes\nsmile: 0.25\nhead x: 0.5"
+    assert data_cli.caption(ds, 1) == "hair color: black\nglasses: no\nsmile: -0.5\nhead x: ?"
+    many = ImageSet(
+        images=np.zeros((1, 1, 8, 8), np.uint8), name="many", factors=np.zeros((1, 8), np.float32),
+        factor_names=tuple(f"f{k}" for k in range(8)),
+        factor_values={f"f{k}": ("a", "b") for k in range(1, 8, 2)},
+    )
+    # the four discrete factors first, then continuous ones up to MAX_CAPTION_LINES lines
+    assert data_cli.caption(many, 0).split("\n") == ["f1: a", "f3: a", "f5: a", "f7: a", "f0: 0", "f2: 0"]
+    captions = [data_cli.caption(ds, i) for i in range(2)]
+    scale = data_cli.caption_scale(captions, 64)
+    assert scale >= 2 and text_width("hair color: black") <= 64 * scale  # tiles widen until every line fits
+    assert data_cli.caption_scale(["0", "1"], 28) == 1

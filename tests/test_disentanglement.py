@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from latentspace.metrics.disentanglement import (
-    axis_factor_table, discretize, factor_entropy, mig, mutual_information_matrix, normalized_mi,
+    axis_factor_table, chance_normalized_mi, discretize, factor_entropy, mig, mutual_information_matrix,
+    normalized_mi,
 )
 
 
@@ -69,6 +70,34 @@ def test_permuted_identity_assigns_each_factor_to_its_axis():
     rows = table.rows()
     assert len(rows) == 5 and rows[0][0] == "z0" and rows[0][-1] == "shape" and rows[3][-1] == "-"
     assert rows[1][1] == "1.000"
+    assert table.strength == ("holds", "holds", "holds", "chance", "chance")
+    assert table.strongest[:3] == ("shape", "x", "y")
+
+
+def test_shuffled_floor_matches_the_plug_in_bias_of_an_independent_axis():
+    """An axis independent of a factor still gets positive plug-in MI; the shuffled floor measures it: the noise
+    axis's normalised MI and its floor agree, and both are near (bins - 1)(values - 1) / 2N nats over H."""
+    f = _factors(2000)
+    noise = np.random.default_rng(5).standard_normal((2000, 1))
+    nmi = normalized_mi(noise, f, DISCRETE)
+    chance = chance_normalized_mi(noise, f, DISCRETE)
+    assert chance.shape == (1, 3) and (chance > 0).all()
+    np.testing.assert_allclose(nmi, chance, rtol=0.5)
+    bias = 19 * 4 / (2 * 2000) / factor_entropy(f, DISCRETE)[2]  # the 5-valued factor
+    assert 0.5 * bias < chance[0, 2] < 2 * bias
+    np.testing.assert_array_equal(chance, chance_normalized_mi(noise, f, DISCRETE))  # seeded
+
+
+def test_a_noisy_copy_is_a_weak_link_and_the_rows_say_so():
+    f = _factors(3000)
+    rng = np.random.default_rng(6)
+    codes = np.stack([f[:, 2] + 2.5 * rng.standard_normal(3000), rng.standard_normal(3000)], 1)
+    table = axis_factor_table(codes, f, ("x", "y", "shape"), DISCRETE)
+    assert table.strength == ("weak", "chance") and table.strongest[0] == "shape"
+    assert table.holds == (None, None)
+    assert table.matrix[0, 2] - table.chance[0, 2] > table.weak_excess
+    assert table.score(0) == table.matrix[0, 2]
+    assert [row[-1] for row in table.rows()] == ["weak: shape", "-"]
 
 
 def test_a_constant_factor_cannot_be_normalised():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentspace.viz.grid import MIN_CAPTIONED_TILE, image_grid, save_image
+from latentspace.viz.grid import LINE_GAP, MIN_CAPTIONED_TILE, _text_height, image_grid, save_image, text_width
 
 
 def constant_tiles(n: int, c: int = 1, h: int = 4, w: int = 3) -> np.ndarray:
@@ -99,3 +99,16 @@ def test_save_image_by_suffix(tmp_path, suffix, lossless):
 def test_save_image_refuses_unknown_suffix(tmp_path):
     with pytest.raises(ValueError, match="unknown image suffix '.tiff'"):
         save_image(image_grid(constant_tiles(1)), tmp_path / "g.tiff")
+
+
+def test_multi_line_captions_get_a_taller_strip_with_every_line_drawn():
+    tiles = constant_tiles(2, h=60, w=60)
+    one = image_grid(tiles, ncols=2, captions=["a", "b"])
+    three = image_grid(tiles, ncols=2, captions=["top\nmiddle\nbottom", "b"])
+    line = _text_height() + LINE_GAP
+    assert three.size == (one.width, one.height + 2 * line)  # the strip fits the caption with most lines
+    a = np.asarray(three)
+    strip_top = 2 + 60 + 1
+    for j in range(3):  # ink in each of the three line bands under tile 0
+        assert a[strip_top + j * line:strip_top + (j + 1) * line - 1, 2:62].min() < 100, j
+    assert text_width("wide line\nx") == text_width("wide line") > text_width("x")

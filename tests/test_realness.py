@@ -11,7 +11,9 @@ import torch
 from metrics_fixtures import mnist_evaluator, mnist_split, tiny_mnist_vae
 
 from latentspace.latent.interpolate import interpolation_paths
+from latentspace.metrics.evaluator import EvaluatorConfig, Head, build_evaluator
 from latentspace.metrics.realness import (
+    ALL_HEADS,
     PATHS,
     nearest_distance,
     pair_table,
@@ -92,6 +94,25 @@ def test_classifier_confidence_is_high_on_real_digits_and_lower_on_cross_fades(v
     assert blended.classifier_confidence.mean() < real.classifier_confidence.mean() - 0.05
 
 
+def test_default_confidence_is_the_mean_over_heads_of_each_heads_top_probability(vae, test_set):
+    """Two heads, one made sure of itself (a large bias on one class), one not: the default confidence is their
+    mean, not either head alone; naming a head still scores that head only."""
+    config = EvaluatorConfig((1, 28, 28), (Head("a", 2, ("x", "y")), Head("b", 5, ("p", "q", "r", "s", "t"))))
+    evaluator = build_evaluator(config)
+    with torch.no_grad():
+        evaluator.heads["b"].bias[2] = 8.0
+    images = test_set.images[:20]
+    probs = evaluator.predict_proba(images)
+    top_a, top_b = probs["a"].max(1).astype(np.float64), probs["b"].max(1).astype(np.float64)
+    assert (top_b - top_a).min() > 0.2  # the two heads disagree, so the mean differs from each
+    scores = realness_scores(images, vae, evaluator)
+    np.testing.assert_allclose(scores.classifier_confidence, (top_a + top_b) / 2, rtol=1e-6)
+    np.testing.assert_array_equal(realness_scores(images, vae, evaluator, head="a").classifier_confidence, top_a)
+    table = pair_table(vae, test_set, None, evaluator, n_pairs=2, steps=2, middle=(0.0, 1.0))
+    assert table.head == ALL_HEADS == "mean of all heads" and table.to_dict()["head"] == ALL_HEADS
+    assert pair_table(vae, test_set, None, evaluator, n_pairs=2, steps=2, middle=(0.0, 1.0), head="b").head == "b"
+
+
 def test_elbo_of_real_digits_beats_elbo_of_noise(vae, test_set):
     noise = np.random.default_rng(0).integers(0, 256, (100, 1, 28, 28), dtype=np.uint8)
     g = torch.Generator().manual_seed(0)
@@ -134,7 +155,7 @@ def test_pair_table_rows_numbers_and_json(vae, evaluator, test_set):
     # Scoring against the test images themselves makes the pixel path's ends exact copies: distance 0.
     table = pair_table(vae, test_set, test_set.images, evaluator, n_pairs=12, steps=6, seed=3)
     assert [s.path for s in table.summaries] == list(PATHS)
-    assert len(table.rows()) == 3 and table.head == "label"
+    assert len(table.rows()) == 3 and table.head == "label"  # one head: the mean over heads is that head
     for s in table.summaries:
         values = [s.classifier_confidence, s.elbo, s.nearest_distance]
         ses = [s.classifier_confidence_se, s.elbo_se, s.nearest_distance_se]

@@ -107,10 +107,22 @@ def test_axis_labels_name_the_factor_each_axis_holds():
     table = axis_factor_table(codes, factor, ["pos_x"])
     labels = axis_labels(table, 2)
     assert labels[0] == f"z0 - holds pos_x ({table.matrix[0, 0]:.2f})" and table.matrix[0, 0] > 0.9
-    assert labels[1] == "z1 - holds nothing"
+    assert labels[1] == "z1 - nothing above chance"
     assert axis_labels(None, 3) == ("z0", "z1", "z2")
     with pytest.raises(ValueError, match="2 axes, the latent 3"):
         axis_labels(table, 3)
+
+
+def test_axis_labels_call_a_partial_but_real_link_weak_not_nothing():
+    """An axis that carries a factor through heavy noise (normalised MI well above chance, below 0.2) is
+    labelled with that factor and its score, so the label agrees with a traversal that visibly moves it."""
+    rng = np.random.default_rng(1)
+    hair = rng.integers(0, 5, 2000).astype(np.float64)
+    codes = np.stack([hair + 2.0 * rng.standard_normal(2000), rng.standard_normal(2000)], axis=1)
+    table = axis_factor_table(codes, hair[:, None], ["hair_color"], [True])
+    score = table.matrix[0, 0]
+    assert 0.03 < score < 0.2
+    assert axis_labels(table, 2) == (f"z0 - weak: hair_color ({score:.2f})", "z1 - nothing above chance")
 
 
 def colour_mask(img: Image.Image, rgb: tuple[int, int, int], tol: int = 40) -> np.ndarray:

@@ -34,6 +34,7 @@ from latentspace.api.edits import (
     attributes,
     axis_table,
     edit,
+    run_directions,
     traverse,
 )  # fmt: skip
 from latentspace.api.export import (
@@ -45,8 +46,11 @@ from latentspace.api.export import (
 )
 from latentspace.api.maps import (
     MAX_EMBED_POINTS,
+    CodeMap,
     ManifoldGrid,
     ManifoldResult,
+    MapChoice,
+    best_map,
     default_anchors,
     evolution,
     manifold,
@@ -57,14 +61,16 @@ from latentspace.api.paths import (
     interpolate,
     interpolation_table,
 )
+from latentspace.api.evaluate import EVALUATION_FILE, EvaluateOptions, Evaluation, cached_evaluation, evaluate
 from latentspace.latent.evolution import EvolutionResult
 from latentspace.train.run import open_run
 
 __all__ = [
     "CODES_FORMAT", "Device", "ImageRef", "cached_codes", "codes_path", "colouring", "image_ref", "load",
     "model_key", "open_model", "read_image", "resolve_image", "run_evaluator", "split_codes",
-    "DIRECTIONS_FILE", "AttributeFit", "TraverseResult", "attributes", "axis_table", "edit", "traverse",
+    "DIRECTIONS_FILE", "AttributeFit", "TraverseResult", "attributes", "axis_table", "edit", "run_directions", "traverse",
     "GMM_FILE", "ExportResult", "export", "gmm_sampler", "projector_metadata",
-    "MAX_EMBED_POINTS", "ManifoldGrid", "ManifoldResult", "default_anchors", "evolution", "manifold",
+    "MAX_EMBED_POINTS", "CodeMap", "MapChoice", "best_map", "ManifoldGrid", "ManifoldResult", "default_anchors", "evolution", "manifold",
     "MIDDLE", "InterpolationResult", "interpolate", "interpolation_table", "EvolutionResult", "open_run",
+    "EVALUATION_FILE", "EvaluateOptions", "Evaluation", "cached_evaluation", "evaluate",
 ]

@@ -26,7 +26,7 @@ from latentspace.latent.directions import (
     conditional_direction,
     edit_latents,
     fit_direction,
-    load_directions,
+    load_directions, save_directions,
 )  # fmt: skip
 from latentspace.latent.traverse import DEFAULT_VALUES, traversal_grid
 from latentspace.metrics.disentanglement import AxisFactorTable, axis_factor_table
@@ -112,6 +112,26 @@ def attributes(
     run, model = open_model(run_dir, device)
     return _fit_attributes(run, model, method, tuple(condition_on), None if names is None else tuple(names),
                            progress)
+
+
+def run_directions(
+    run: Run, model: Autoencoder, method: str = "mean", progress: Progress = NULL_PROGRESS,
+) -> list[AttributeDirection]:
+    """Every attribute direction of the run: those in ``directions.json`` when it exists, else fitted now with
+    ``method`` and saved there (so the report, the explorer and ``edit`` share one set). Empty for data without
+    labels or factors."""
+    path = run.path / DIRECTIONS_FILE
+    if path.is_file():
+        saved = load_directions(path)
+        if all(d.vector.shape == (model.config.latent_dim,) for d in saved):
+            return saved
+        log.warning("%s: directions do not match the model's %d-d latent; refitting", path, model.config.latent_dim)
+    train = run.dataset("train")
+    if train.labels is None and train.factors is None:
+        return []
+    directions = [f.direction for f in _fit_attributes(run, model, method, (), None, progress)]
+    save_directions(path, directions)
+    return directions
 
 
 def _direction(run: Run, model: Autoencoder, attr: str, progress: Progress) -> AttributeDirection:

@@ -15,6 +15,8 @@ from latentspace.api.common import (
 from latentspace.data import ImageSet
 from latentspace.latent.export import export_projector
 from latentspace.latent.samplers import GMMSampler
+from latentspace.models import Autoencoder
+from latentspace.train.run import Run
 from latentspace.utils.files import read_json, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
@@ -68,6 +70,7 @@ def export(
     export_projector(out_dir, z, images.images, metadata, name=f"{images.name} {split}")
     return ExportResult(Path(out_dir), len(z), int(z.shape[1]), tuple(metadata))
 
+
 def gmm_sampler(
     run_dir: str | Path, components: int = 10, seed: int = 0, device: Device = "cpu",
     progress: Progress = NULL_PROGRESS,
@@ -75,6 +78,13 @@ def gmm_sampler(
     """A Gaussian mixture of ``components`` fitted to the encoded train split; cached in ``<run>/gmm.json``
     and reused while the model, ``components`` and ``seed`` stay the same."""
     run, model = open_model(run_dir, device)
+    return fitted_gmm(run, model, components, seed, progress)
+
+
+def fitted_gmm(
+    run: Run, model: Autoencoder, components: int = 10, seed: int = 0, progress: Progress = NULL_PROGRESS,
+) -> GMMSampler:
+    """``gmm_sampler`` for a run that is already open."""
     path = run.path / GMM_FILE
     key = {"components": components, "seed": seed, **model_key(run)}
     if path.is_file():

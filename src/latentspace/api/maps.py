@@ -123,3 +123,77 @@ def evolution(run_dir: str | Path) -> EvolutionResult:
         return evolution_from_snapshots(snapshots, run.metrics(), class_names)
     except ValueError as e:
         raise ValueError(f"{run.path}: {e}") from None
+
+
+@dataclass(frozen=True)
+class MapChoice:
+    """One candidate map: a projection coloured by one target, and how well the 2-D map separates it:
+    ``separation`` is the 5-nearest-neighbour accuracy in 2-D (3-fold cross-validated), ``chance`` the
+    majority class's share."""
+
+    method: str
+    colour_by: str
+    separation: float
+    chance: float
+
+    @property
+    def gain(self) -> float:
+        """(separation - chance) / (1 - chance): 0 for a map that tells nothing, 1 for a perfect one."""
+        return (self.separation - self.chance) / max(1e-12, 1.0 - self.chance)
+
+
+@dataclass(frozen=True)
+class CodeMap:
+    """The 2-D map of the test codes that separates a known target best. xy (N, 2) of the codes at ``index``;
+    labels (N,) int64 of ``colour_by`` naming ``class_names`` (None for unlabelled data); ``chosen`` and every
+    ``candidate`` tried, best first."""
+
+    xy: np.ndarray
+    index: np.ndarray
+    labels: np.ndarray | None
+    class_names: tuple[str, ...]
+    chosen: MapChoice
+    candidates: tuple[MapChoice, ...]
+
+
+def _targets(images: ImageSet) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
+    out = {}
+    if images.labels is not None:
+        labels, names, _ = colouring(images)
+        out["label"] = (labels, names)
+    for name in images.factor_names:
+        if images.is_discrete(name) and len(np.unique(images.factor(name))) > 1:
+            out[name] = (images.factor(name).astype(np.int64), images.factor_values[name])
+    return out
+
+
+def _separation(xy: np.ndarray, y: np.ndarray, seed: int) -> float:
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    folds = StratifiedKFold(3, shuffle=True, random_state=seed) if np.bincount(y).max() >= 3 else 3
+    return float(cross_val_score(KNeighborsClassifier(5), xy, y, cv=folds).mean())
+
+
+def best_map(
+    run_dir: str | Path, methods: Sequence[str] = ("pca", "tsne"), n: int = 1500, device: Device = "cpu",
+    seed: int = 0, progress: Progress = NULL_PROGRESS,
+) -> CodeMap:
+    """Project a seeded subsample of ``n`` test codes with each of ``methods`` and colour it by each label /
+    discrete factor; keep the pair whose 2-D map separates its target best (largest ``MapChoice.gain``)."""
+    unknown = [m for m in methods if m not in PROJECTIONS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be among {', '.join(PROJECTIONS)}, got {list(methods)}")
+    run, model = open_model(run_dir, device)
+    test, z = cached_codes(run, model, "test", progress)
+    index = np.arange(len(z)) if len(z) <= n else np.sort(np.random.default_rng(seed).choice(len(z), n, replace=False))
+    maps = {m: (z[index].astype(np.float32) if z.shape[1] == 2 else project_2d(z[index], m, seed)) for m in methods}
+    targets = {k: (y[index], names) for k, (y, names) in _targets(test).items()}
+    choices = sorted((MapChoice(m, t, _separation(xy, y, seed), float(np.bincount(y).max() / len(y)))
+                      for m, xy in maps.items() for t, (y, _) in targets.items()), key=lambda c: -c.gain)
+    if not choices:
+        first = methods[0]
+        return CodeMap(maps[first], index, None, (), MapChoice(first, "", float("nan"), float("nan")), ())
+    best = choices[0]
+    labels, names = targets[best.colour_by]
+    return CodeMap(maps[best.method], index, labels, tuple(names), best, tuple(choices))

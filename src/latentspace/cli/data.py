@@ -1,6 +1,7 @@
 """`latentspace data info|show`: what a dataset holds, and a labelled grid of some of its images."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from rich.table import Table
 
 from latentspace.cli.console import RichProgress
 from latentspace.data import ImageSet, load
-from latentspace.viz.grid import image_grid, save_image
+from latentspace.viz.grid import image_grid, save_image, text_width
 
 data_app = typer.Typer(name="data", help="Look at a dataset: sizes, classes, factors, example images.",
                        no_args_is_help=True)
@@ -98,22 +99,36 @@ def info(name: NameArg, data_dir: DataDirOpt = None, size: SizeOpt = None, chann
         out.print(factor_table(sets))
 
 
+MAX_CAPTION_LINES = 6  # continuous factors are captioned only while the caption has fewer lines than this
+MAX_CAPTION_SCALE = 4  # tiles are enlarged at most this much to fit their captions
+
+
 def caption(ds: ImageSet, i: int) -> str:
-    """Class name, or a compact factor summary: binary factors as name+/name-, others as name=value."""
+    """Class name, or one "factor: value" line per factor ("hair color: grey", "glasses: no", "smile: 0.42"):
+    every discrete factor first, then continuous factors while the caption has fewer than MAX_CAPTION_LINES
+    lines (faces: its six discrete factors; shapes: shape, scale, orientation, pos_x, pos_y)."""
     if ds.labels is not None:
         return ds.class_names[int(ds.labels[i])]
-    parts = []
-    for k, fname in enumerate(ds.factor_names[:3]):
-        v, short = float(ds.factors[i, k]), fname[:3]
+    discrete = [k for k, name in enumerate(ds.factor_names) if ds.is_discrete(name)]
+    continuous = [k for k, name in enumerate(ds.factor_names) if not ds.is_discrete(name)]
+    lines = []
+    for k in discrete + continuous[: max(0, MAX_CAPTION_LINES - len(discrete))]:
+        name, v = ds.factor_names[k], float(ds.factors[i, k])
         if np.isnan(v):
-            parts.append(f"{short}?")
-        elif ds.factor_values.get(fname) == ("no", "yes"):
-            parts.append(short + ("+" if v >= 0.5 else "-"))
-        elif ds.is_discrete(fname):
-            parts.append(f"{short}={ds.factor_values[fname][int(v)]}")
+            value = "?"
+        elif k in discrete:
+            value = ds.factor_values[name][int(v)]
         else:
-            parts.append(f"{short}={v:.2g}")
-    return " ".join(parts)
+            value = f"{v:.2g}"
+        lines.append(f"{name.replace('_', ' ')}: {value}")
+    return "\n".join(lines)
+
+
+def caption_scale(captions: list[str], width: int) -> int:
+    """The smallest tile enlargement (1..MAX_CAPTION_SCALE) at which every caption line fits a tile ``width``
+    px wide."""
+    widest = max(text_width(c) for c in captions) + 4
+    return min(MAX_CAPTION_SCALE, max(1, math.ceil(widest / width)))
 
 
 @data_app.command("show")
@@ -132,8 +147,11 @@ def show(
     ds = _load(name, None if split == "all" else split, data_dir, size, channels, seed)
     pick = np.sort(np.random.default_rng(seed).choice(len(ds), size=min(n, len(ds)), replace=False))
     shown = ds.subset(pick)
-    has_captions = shown.labels is not None or shown.factors is not None
-    grid = image_grid(shown.images, captions=[caption(shown, i) for i in range(len(shown))] if has_captions else None)
+    if shown.labels is not None or shown.factors is not None:
+        captions = [caption(shown, i) for i in range(len(shown))]
+        grid = image_grid(shown.images, captions=captions, scale=caption_scale(captions, shown.images.shape[-1]))
+    else:
+        grid = image_grid(shown.images)
     save_image(grid, out_path)
     message = f"wrote {out_path}: {len(shown)} images of {ds.name} ({split}), {grid.width}x{grid.height} px"
     out.print(message, soft_wrap=True, markup=False, highlight=False)  # a path must stay copyable

@@ -1,10 +1,14 @@
-"""`latentspace demo`: the whole story on the built-in faces, from the size of pixel space to attribute edits.
+"""`latentspace demo`: the whole story on one dataset, from the size of pixel space to attribute edits, ending
+in one HTML report.
 
 It runs the other verbs one after another on one run folder, so what it writes is exactly what those verbs
-write. A finished run is reused: a second `demo` only redraws the figures.
+write, then measures the run (`evaluate`) and writes ``<out>/report.html`` (`report`). A finished run is
+reused: a second `demo` only redraws the figures and the report.
 """
 from __future__ import annotations
 
+import time
+import webbrowser
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +16,20 @@ import typer
 from rich.console import Console
 from rich.rule import Rule
 
-from latentspace.cli import attributes, data, edit, evolution, interpolate, manifold, reconstruct, sample, space
-from latentspace.cli import train, traverse
+from latentspace import api
+from latentspace.api.evaluate import EvaluateOptions, Evaluation
+from latentspace.cli import attributes, data, edit, evolution, evaluate, interpolate, manifold, reconstruct, sample
+from latentspace.cli import space, train, traverse
+from latentspace.cli.console import RichProgress
+from latentspace.cli.report import make_report
 from latentspace.train.run import is_run_folder, open_run
+from latentspace.utils.device import pick_device
 
 out = Console()
+FACE_EDITS = ("mask_on", "glasses", "hair_color=blond")
+# The demo's evaluation is lighter than `evaluate`'s defaults so the whole demo stays within minutes on 2 cores;
+# the report states k and the number of images next to the bound.
+DEMO_EVALUATION = EvaluateOptions(iw_k=100, iw_n=500, samples=2000)
 
 
 def _step(title: str) -> None:
@@ -27,51 +40,92 @@ def _trained(run_dir: Path, epochs: int) -> bool:
     return is_run_folder(run_dir) and len(open_run(run_dir).metrics()) >= epochs
 
 
+def _run_name(data_name: str, model: str) -> str:
+    stem = Path(data_name).name if Path(data_name).is_dir() else data_name
+    return f"{stem}-{model}"
+
+
 def demo_command(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the run and every figure.")] = Path("runs/demo"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the run, the figures and report.html.")] = Path(
+        "runs/demo"),
+    data_name: Annotated[str, typer.Option("--data", help="faces (generated, offline), mnist, fashion-mnist, "
+                                           "kmnist, shapes, or a folder of images.")] = "faces",
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 8,
-    size: Annotated[int, typer.Option("--size", help="Face size in pixels (32 trains 4x faster than 64).")] = 32,
+    size: Annotated[int | None, typer.Option("--size", help="Image size in pixels (default: 32 for faces and "
+                                             "folders, the data's own otherwise).")] = None,
     latent_dim: Annotated[int, typer.Option("--latent-dim", help="Size of the latent code.")] = 16,
     model: Annotated[str, typer.Option("--model", help="ae, vae, beta-vae or beta-tcvae.")] = "vae",
+    open_: Annotated[bool, typer.Option("--open", help="Open the report in the default browser at the end.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
 ) -> None:
-    """Generate faces, train a model on them and write every latent-space figure into one folder."""
+    """Train a model on a dataset, draw every latent-space figure and end with one HTML report of the story."""
+    started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = out_dir / f"faces-{model}"
+    is_folder = Path(data_name).is_dir()
+    if size is None and (data_name == "faces" or is_folder):
+        size = 32  # 32 px faces train 4x faster than 64 px and still show every factor
+    run_dir = out_dir / _run_name(data_name, model)
     figures = out_dir / "figures"
-    _step("1. The data: generated faces with known factors")
-    data.info("faces", size=size)
-    data.show("faces", n=64, out_path=figures / "faces.png", size=size)
-    _step("2. How big is pixel space?")
-    space.space(shape=f"{size}x{size}x3", levels=256, latent_dim=latent_dim, steps=10, dataset_size=22000)
-    _step(f"3. Learning a {latent_dim}-d latent space ({model}, {epochs} epochs)")
-    if _trained(run_dir, epochs):
-        out.print(f"{run_dir} is already trained; reusing it", markup=False)
+    _step(f"1. The data: {data_name}")
+    data.info(data_name, size=size)
+    data.show(data_name, n=64, out_path=figures / "data.png", size=size)
+    if not _trained(run_dir, epochs):
+        _train(run_dir, data_name, model, latent_dim, epochs, size, device)
     else:
-        train.train_command(out_dir=run_dir, data="faces", model=model, latent_dim=latent_dim, epochs=epochs,
-                            size=size, device=device, resume=is_run_folder(run_dir))
-    _step("4. Reconstructions and samples (prior vs a mixture fitted to the encoded data)")
+        out.print(f"{run_dir} is already trained; reusing it", markup=False)
+    run = open_run(run_dir)
+    c, h, w = run.model_config.image_shape
+    _step("2. How big is pixel space?")
+    space.space(shape=f"{h}x{w}x{c}", levels=256, latent_dim=latent_dim, steps=10,
+                dataset_size=len(run.dataset("train")))
+    _figures(run_dir, figures, device, data_name == "faces")
+    _step("8. Measuring it all: reconstruction, likelihood, compression, samples, axes, edits")
+    evaluate.print_evaluation(_evaluation(run_dir, device))
+    _step("9. One page with the whole story")
+    report = make_report(run_dir, out_dir / "report.html", device, DEMO_EVALUATION)
+    url = report.resolve().as_uri()
+    out.print(Rule())
+    out.print(f"done in {time.perf_counter() - started:.0f} s: the run is in {run_dir}, the figures in {figures}",
+              markup=False, soft_wrap=True)
+    out.print(f"report: {url}", markup=False, highlight=False, soft_wrap=True)
+    if open_:
+        webbrowser.open(url)
+
+
+def _train(run_dir: Path, data_name: str, model: str, latent_dim: int, epochs: int, size: int | None,
+           device: str) -> None:
+    _step(f"Learning a {latent_dim}-d latent space ({model}, {epochs} epochs)")
+    train.train_command(out_dir=run_dir, data=data_name, model=model, latent_dim=latent_dim, epochs=epochs,
+                        size=size, device=device, resume=is_run_folder(run_dir))
+
+
+def _figures(run_dir: Path, figures: Path, device: str, faces: bool) -> None:
+    _step("3. Reconstructions and samples (prior vs a mixture fitted to the encoded data)")
     reconstruct.reconstruct_command(run_dir, images=[], out_path=figures / "reconstructions.png", n=16,
                                     device=device)
     for name in ("prior", "gmm"):
         sample.sample_command(run_dir, n=64, out_path=figures / f"samples_{name}.png", sampler=name, device=device)
-    _step("5. Interpolation: pixel cross-fade vs latent paths, and how real each looks")
+    _step("4. Interpolation: pixel cross-fade vs latent paths, and how real each looks")
     interpolate.interpolate_command(run_dir, a="0", b="1", out_path=figures / "interpolation.png", gif=True,
                                     device=device)
-    interpolate.interpolate_command(run_dir, pairs=30, json_path=figures / "realness.json", device=device)
-    _step("6. The manifold, and how it was learned")
+    _step("5. The manifold, and how it was learned")
     manifold.manifold_command(run_dir, out_dir=figures / "manifold", device=device)
     evolution.evolution_command(run_dir, out_path=figures / "evolution.gif")
-    _step("7. Attribute directions, edits and axis traversals")
-    attributes.attributes_command(run_dir, method="mean", device=device)
-    for attr in ("mask_on", "glasses", "hair_color=blond"):
+    _step("6. Attribute directions and edits")
+    test = open_run(run_dir).dataset("test")
+    if test.labels is None and test.factors is None:
+        out.print("this data has no labels or factors: no attribute directions", markup=False)
+    else:
+        attributes.attributes_command(run_dir, method="mean", device=device)
+    for attr in FACE_EDITS if faces else ():
         edit.edit_command(run_dir, image="3", attr=attr, strengths="-2,-1,0,1,2,3",
                           out_path=figures / f"edit_{attr.replace('=', '_')}.png", device=device)
+    _step("7. Which latent axis holds which factor")
     traverse.traverse_command(run_dir, out_path=figures / "traverse.png", device=device)
-    out.print(Rule())
-    out.print(f"done: the run is in {run_dir}, the figures in {figures}", markup=False, soft_wrap=True)
-    for path in sorted(p for p in figures.rglob("*") if p.is_file()):
-        out.print(f"  {path}", markup=False, soft_wrap=True)
+
+
+def _evaluation(run_dir: Path, device: str) -> Evaluation:
+    return api.evaluate(run_dir, DEMO_EVALUATION, device=pick_device(device), progress=RichProgress())
 
 
 def register(app: typer.Typer) -> None:

@@ -7,17 +7,15 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from latentspace.latent.space import (
     SpaceCount, count_space, coverage_log10, enumerate_space, latent_grid_points,
 )
-from latentspace.viz.grid import image_grid, save_image
+from latentspace.viz.figures import space_figure
+from latentspace.viz.grid import save_image
 
 SHAPE_HELP = "Image shape HxW or HxWxC, e.g. 28x28x1 (MNIST) or 64x64x3."
-TILE_PX = 48  # tiny enumerated images are enlarged to about this many pixels
-FRAME_GREY = 160
 SHORT_DIGITS = 15  # counts up to this long need no summary line
 
 
@@ -72,12 +70,7 @@ def coverage_lines(count: SpaceCount, dataset_size: int) -> list[str]:
 
 def draw_space(shape: tuple[int, int, int], levels: int, out: Path) -> Path:
     """Every image of a tiny space as one grid picture at ``out``."""
-    images = enumerate_space(shape, levels)
-    scale = max(1, TILE_PX // max(shape[0], shape[1]))
-    tiles = images.repeat(scale, axis=2).repeat(scale, axis=3)
-    # A grey frame, so white pixels stay visible against the grid's white background.
-    framed = np.pad(tiles, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=FRAME_GREY)
-    return save_image(image_grid(framed, pad=6), out)
+    return save_image(space_figure(enumerate_space(shape, levels)), out)
 
 
 ShapeOpt = Annotated[str, typer.Option("--shape", help=SHAPE_HELP)]

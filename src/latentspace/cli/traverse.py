@@ -22,7 +22,8 @@ out = Console()
 
 def matrix_table(table: AxisFactorTable) -> Table:
     """Latent axis <-> factor: normalised MI of every axis with every factor, and the factor each axis holds."""
-    t = Table(title=f"latent axis <-> factor: normalised mutual information (holds: >= {table.threshold:g})")
+    t = Table(title=f"latent axis <-> factor: normalised mutual information (holds: >= {table.threshold:g}; weak: "
+                    "clearly above the same estimate on shuffled factors)")
     for i, name in enumerate(table.columns):
         t.add_column(name, justify="right" if 0 < i < len(table.columns) - 1 else "left")
     for row in table.rows():

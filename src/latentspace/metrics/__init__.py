@@ -1,6 +1,9 @@
-"""Metrics: likelihood bounds, the evaluator classifier, realness of interpolation paths, disentanglement."""
+"""Metrics: likelihood bounds, the evaluator classifier, realness of interpolation paths, disentanglement (MIG,
+DCI, SAP), Fréchet distance, precision/recall, code probes and the PCA compression baseline."""
 from __future__ import annotations
 
+from latentspace.metrics.compression import PCA_COMPONENTS, CompressionCurve, pca_curve
+from latentspace.metrics.dci import DCIResult, dci
 from latentspace.metrics.disentanglement import (
     AxisFactorTable,
     axis_factor_table,
@@ -20,6 +23,8 @@ from latentspace.metrics.evaluator import (
     save_evaluator,
     train_evaluator,
 )
+from latentspace.metrics.fidelity import PrecisionRecall, precision_recall
+from latentspace.metrics.frechet import frechet_distance
 from latentspace.metrics.likelihood import (
     ElboResult,
     IWResult,
@@ -28,6 +33,7 @@ from latentspace.metrics.likelihood import (
     importance_weighted_nll,
     per_image_elbo,
 )
+from latentspace.metrics.probes import ProbeResult, code_probes
 from latentspace.metrics.realness import (
     PathSummary,
     RealnessScores,
@@ -37,6 +43,7 @@ from latentspace.metrics.realness import (
     path_realness,
     realness_scores,
 )
+from latentspace.metrics.sap import sap
 
 __all__ = [
     "AxisFactorTable", "axis_factor_table", "mig", "mutual_information_matrix", "normalized_mi",
@@ -45,4 +52,6 @@ __all__ = [
     "ElboResult", "IWResult", "bits_per_dim", "elbo_nats", "importance_weighted_nll", "per_image_elbo",
     "PathSummary", "RealnessScores", "RealnessTable", "nearest_distance", "pair_table", "path_realness",
     "realness_scores",
+    "PCA_COMPONENTS", "CompressionCurve", "pca_curve", "DCIResult", "dci", "PrecisionRecall", "precision_recall",
+    "frechet_distance", "ProbeResult", "code_probes", "sap",
 ]

@@ -23,6 +23,7 @@ import torch
 from latentspace.data.transforms import to_float
 from latentspace.latent.codes import check_images, evaluating, model_device
 from latentspace.models.posterior import DiagonalGaussian, log_normal
+from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 DECODE_ROWS = 8192  # images decoded at once when k posterior samples of a batch are scored together
 
@@ -139,6 +140,7 @@ def importance_weighted_nll(
     k: int = 64,
     batch_size: int = 100,
     generator: torch.Generator | None = None,
+    progress: Progress = NULL_PROGRESS,
 ) -> IWResult:
     """-IW_k averaged over uint8 images (N, C, H, W): an upper bound on -log p(x) in nats, tighter than -ELBO
     for k > 1 and equal to it in expectation for k = 1. ValueError for 'ae' models (no posterior density)."""
@@ -148,10 +150,15 @@ def importance_weighted_nll(
                          f"{len(images)} images")
     device = model_device(model)
     total = 0.0
-    with evaluating(model):
-        for i in range(0, len(images), batch_size):
-            log_w = log_importance_weights(model, to_float(images[i : i + batch_size]).to(device), k, generator)
-            log_px = torch.logsumexp(log_w.double(), dim=0) - math.log(k)
-            total -= log_px.sum().item()
+    progress.start(len(images), f"IW bound, k={k}")
+    try:
+        with evaluating(model):
+            for i in range(0, len(images), batch_size):
+                log_w = log_importance_weights(model, to_float(images[i : i + batch_size]).to(device), k, generator)
+                log_px = torch.logsumexp(log_w.double(), dim=0) - math.log(k)
+                total -= log_px.sum().item()
+                progress.advance(len(log_px))
+    finally:
+        progress.close()
     nll = total / len(images)
     return IWResult(nll_nats=nll, bits_per_dim=float(bits_per_dim(nll, images.shape[1:])), k=k, n=len(images))

@@ -2,8 +2,12 @@
 
 For every frame (a uint8 image) of a path:
 
-- ``classifier_confidence``: the evaluator's largest class probability (metrics.evaluator), in [1/K, 1].
-  Real digits score near 1; a cross-fade of a 3 and a 7 that is neither scores lower. Higher is more real.
+- ``classifier_confidence``: how sure the evaluator (metrics.evaluator) is that the frame shows *some* class:
+  by default the mean over all its heads of each head's largest class probability (one head named: that head's
+  largest probability alone). Each head's term is in [1/K, 1]. Real digits score near 1; a cross-fade of a 3 and
+  a 7 that is neither scores lower; a face whose hair is between two colours, or whose glasses are half there, lowers
+  that head's term. Averaging every head means no one attribute (say hair colour) stands in for the whole
+  image. Higher is more real.
 - ``elbo``: the model's ELBO of the frame in nats (reconstruction term averaged over a few posterior
   samples). A frame the model itself finds unlikely scores low. Higher is more real. (For an 'ae' model
   this is just -recon_nll.)
@@ -34,6 +38,7 @@ from latentspace.utils.progress import NULL_PROGRESS, Progress
 PATHS = ("pixel", "lerp", "slerp")
 SCORES = ("classifier_confidence", "elbo", "nearest_distance")
 ELBO_SAMPLES = 4
+ALL_HEADS = "mean of all heads"  # RealnessTable.head when confidence averages more than one head
 NEAREST_CHUNK = 8192  # training images per distance block: (queries x chunk) float32 at a time
 
 
@@ -87,6 +92,24 @@ def nearest_distance(
     return (x - nearest).double().pow(2).mean(1).sqrt().cpu().numpy()
 
 
+def classifier_confidence(evaluator: Evaluator, images: np.ndarray, head: str | None = None) -> np.ndarray:
+    """(N,) float64 confidence of uint8 images (N, C, H, W): head None -> the mean over every evaluator head of
+    that head's largest class probability; a head name -> that head's largest class probability alone."""
+    if head is not None:
+        return evaluator.max_prob(images, head).astype(np.float64)
+    probs = evaluator.predict_proba(images)
+    return np.mean([p.max(axis=1).astype(np.float64) for p in probs.values()], axis=0)
+
+
+def confidence_head(evaluator: Evaluator, head: str | None) -> str:
+    """What ``classifier_confidence`` measures, for tables: the head's name, or ALL_HEADS when it averages more
+    than one head (with a single head the mean is that head, so its name is used)."""
+    if head is not None:
+        return evaluator.config.head(head).name
+    heads = evaluator.config.heads
+    return heads[0].name if len(heads) == 1 else ALL_HEADS
+
+
 def realness_scores(
     images: np.ndarray,
     model: torch.nn.Module,
@@ -97,12 +120,13 @@ def realness_scores(
     elbo_samples: int = ELBO_SAMPLES,
     progress: Progress = NULL_PROGRESS,
 ) -> RealnessScores:
-    """The three scores of every uint8 frame (T, C, H, W). head: the evaluator head (default: the label head if
-    any, else the first). train_images: uint8 (N, C, H, W) for nearest_distance (None: NaN). generator: the
-    posterior-sample noise of the ELBO (on the model's device). progress: advances once per score."""
+    """The three scores of every uint8 frame (T, C, H, W). head: the evaluator head whose top probability is the
+    confidence (default None: the mean over all heads, see ``classifier_confidence``). train_images: uint8
+    (N, C, H, W) for nearest_distance (None: NaN). generator: the posterior-sample noise of the ELBO (on the
+    model's device). progress: advances once per score."""
     progress.start(len(SCORES), "realness")
     try:
-        conf = None if evaluator is None else evaluator.max_prob(images, head).astype(np.float64)
+        conf = None if evaluator is None else classifier_confidence(evaluator, images, head)
         progress.advance(1)
         elbo = per_image_elbo(model, images, n_samples=elbo_samples, generator=generator)
         progress.advance(1)
@@ -151,7 +175,8 @@ class RealnessTable:
 
     summaries: one PathSummary per path kind. t: (T,) frame positions. curves[path][score]: (T,) mean over
     pairs at each t (for plots of realness along the path; classifier_confidence absent without an evaluator).
-    middle: the (lo, hi) range of t averaged in the summaries, both ends included.
+    middle: the (lo, hi) range of t averaged in the summaries, both ends included. head: what the confidence
+    measured: one head's name, or ALL_HEADS ("mean of all heads"); None without an evaluator.
     """
 
     summaries: tuple[PathSummary, ...]
@@ -234,7 +259,7 @@ def pair_table(
     summaries = tuple(_summary(name, {k: v[:, i][:, in_middle] for k, v in per_frame.items()})
                       for i, name in enumerate(PATHS))
     curves = {name: {k: v[:, i].mean(0) for k, v in per_frame.items()} for i, name in enumerate(PATHS)}
-    used_head = None if evaluator is None else evaluator.config.head(head).name
+    used_head = None if evaluator is None else confidence_head(evaluator, head)
     return RealnessTable(summaries, t, curves, n_pairs, steps, (float(middle[0]), float(middle[1])), used_head, seed)
 
 

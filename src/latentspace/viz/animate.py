@@ -1,6 +1,7 @@
 """Animations as GIFs: the codes moving during training, and an interpolation played frame by frame."""
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -12,12 +13,27 @@ from PIL import Image
 from latentspace.latent.evolution import EvolutionResult
 from latentspace.latent.interpolate import InterpolationPaths
 from latentspace.metrics.realness import PATHS
-from latentspace.utils.files import write_atomic
+from latentspace.utils.files import write_bytes
 from latentspace.viz.figures import titled
 from latentspace.viz.grid import image_grid
 from latentspace.viz.plots import FIGSIZE, data_limits, scatter_codes
 
 DURATION_MS = 500
+
+
+def gif_bytes(frames: Sequence[Image.Image], duration_ms: int = DURATION_MS, loop: int = 0) -> bytes:
+    """``frames`` (PIL images of one size) as an animated GIF file's bytes; loop 0 repeats forever."""
+    if not frames:
+        raise ValueError("an animation needs at least one frame, got none")
+    sizes = {f.size for f in frames}
+    if len(sizes) != 1:
+        raise ValueError(f"frames must share one size, got {sorted(sizes)}")
+    if duration_ms < 1:
+        raise ValueError(f"duration_ms must be >= 1, got {duration_ms}")
+    first, *rest = [f.convert("RGB") for f in frames]
+    buf = io.BytesIO()
+    first.save(buf, format="GIF", save_all=True, append_images=rest, duration=duration_ms, loop=loop)
+    return buf.getvalue()
 
 
 def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, duration_ms: int = DURATION_MS,
@@ -26,16 +42,11 @@ def save_gif(frames: Sequence[Image.Image], path: str | os.PathLike, duration_ms
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise ValueError(f"{path}: an animation is written as .gif, got suffix {path.suffix!r}")
-    if not frames:
-        raise ValueError(f"{path}: no frames to write")
-    sizes = {f.size for f in frames}
-    if len(sizes) != 1:
-        raise ValueError(f"{path}: frames must share one size, got {sorted(sizes)}")
-    if duration_ms < 1:
-        raise ValueError(f"duration_ms must be >= 1, got {duration_ms}")
-    first, *rest = [f.convert("RGB") for f in frames]
-    return write_atomic(path, lambda tmp: first.save(tmp, format="GIF", save_all=True, append_images=rest,
-                                                     duration=duration_ms, loop=loop))
+    try:
+        data = gif_bytes(frames, duration_ms, loop)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    return write_bytes(path, data)
 
 
 def evolution_limits(result: EvolutionResult) -> tuple[float, float, float, float]:

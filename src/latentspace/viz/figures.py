@@ -21,6 +21,8 @@ from latentspace.viz.grid import BACKGROUND, INK, MIN_CAPTIONED_TILE, _fit_text,
 
 PAD = 2  # image_grid's default padding
 TEXT_GAP = 3  # pixels around a line of text in a title or header strip
+SPACE_TILE_PX = 48  # tiny enumerated images are enlarged to about this many pixels
+FRAME_GREY = 160
 SCORE_FORMATS = {"classifier_confidence": "{:.2f}", "elbo": "{:.0f}", "nearest_distance": "{:.3f}"}
 SCORE_NAMES = {"classifier_confidence": "evaluator confidence", "elbo": "ELBO (nats)",
                "nearest_distance": "RMS to nearest training image"}
@@ -86,7 +88,7 @@ def _score_key(scores: Mapping[str, RealnessScores], score: str | None) -> str:
 
 def interpolation_figure(
     paths: InterpolationPaths, scores: Mapping[str, RealnessScores] | None = None, score: str | None = None,
-    title: str = "",
+    title: str = "", min_tile: int = MIN_CAPTIONED_TILE,
 ) -> Image.Image:
     """Three labelled rows (pixel cross-fade, latent lerp, latent slerp) with t above the columns and, when
     ``scores`` (path -> RealnessScores) are given, each frame's ``score`` under its tile (default: evaluator
@@ -100,7 +102,7 @@ def interpolation_figure(
             raise ValueError(f"score {key!r} was not computed for these paths (no evaluator)")
         captions = [SCORE_FORMATS[key].format(v) for v in np.concatenate(values)]
         title = title or f"under each frame: {SCORE_NAMES[key]}"
-    scale = tile_scale(images)
+    scale = tile_scale(images, min_tile)
     body = image_grid(images, ncols=len(paths.t), captions=captions, scale=scale, pad=PAD,
                       row_labels=("pixel", "lerp", "slerp"))
     header = with_column_header(body, [f"t={t:.2f}" for t in paths.t], images.shape[3] * scale)
@@ -123,23 +125,31 @@ def edit_strip(images: np.ndarray, strengths: Sequence[float], attr: str) -> Ima
 
 
 def axis_labels(table: AxisFactorTable | None, latent_dim: int) -> tuple[str, ...]:
-    """A row label per latent axis: 'z3 - holds pos_x (0.82)' (normalised MI), 'z3 - holds nothing', or 'z3'
-    without a table (an ASCII dash: PIL's default font has no em dash)."""
+    """A row label per latent axis, from the table's verdict on the axis's strongest factor (the one whose
+    normalised MI most exceeds its shuffled-data floor; see metrics.disentanglement):
+    'z3 - holds pos_x (0.82)' when its normalised MI reaches the table's threshold (0.2);
+    'z3 - weak: hair_color (0.12)' when it is below that but clearly above chance: the axis does move that factor
+    (a traversal shows it) while other axes carry part of it too;
+    'z3 - nothing above chance' when no factor beats the estimator's floor; 'z3' without a table.
+    An ASCII dash: PIL's default font has no em dash."""
     if table is None:
         return tuple(f"z{i}" for i in range(latent_dim))
     if table.matrix.shape[0] != latent_dim:
         raise ValueError(f"the table has {table.matrix.shape[0]} axes, the latent {latent_dim}")
     out = []
-    for i, held in enumerate(table.holds):
-        if held is None:
-            out.append(f"z{i} - holds nothing")
+    for i, (name, strength) in enumerate(zip(table.strongest, table.strength)):
+        if strength == "holds":
+            out.append(f"z{i} - holds {name} ({table.score(i):.2f})")
+        elif strength == "weak":
+            out.append(f"z{i} - weak: {name} ({table.score(i):.2f})")
         else:
-            out.append(f"z{i} - holds {held} ({table.matrix[i, table.factor_names.index(held)]:.2f})")
+            out.append(f"z{i} - nothing above chance")
     return tuple(out)
 
 
 def traversal_figure(
     grid: np.ndarray, axis_labels: Sequence[str], values: Sequence[float] | None = None, title: str = "",
+    min_tile: int = 32,
 ) -> Image.Image:
     """A traversal uint8 (A, V, C, H, W): a row per axis labelled ``axis_labels``, the values above the columns."""
     if grid.ndim != 5 or len(axis_labels) != grid.shape[0]:
@@ -147,10 +157,19 @@ def traversal_figure(
                          f"{len(axis_labels)} labels")
     a, v = grid.shape[:2]
     images = grid.reshape(a * v, *grid.shape[2:])
-    scale = tile_scale(images, min_side=32)
+    scale = tile_scale(images, min_side=min_tile)
     body = image_grid(images, ncols=v, scale=scale, pad=PAD, row_labels=list(axis_labels))
     if values is not None:
         if len(values) != v:
             raise ValueError(f"traversal_figure has {v} columns for {len(values)} values")
         body = with_column_header(body, [f"{x:+.2g}" for x in values], grid.shape[4] * scale)
     return titled(body, title)
+
+
+def space_figure(images: np.ndarray, tile_px: int = SPACE_TILE_PX) -> Image.Image:
+    """Every image of a tiny space (uint8 (N, C, H, W) from latent.space.enumerate_space) enlarged to about
+    ``tile_px`` pixels, each in a grey frame so that white pixels stay visible against the white background."""
+    scale = max(1, tile_px // max(images.shape[2], images.shape[3]))
+    tiles = images.repeat(scale, axis=2).repeat(scale, axis=3)
+    framed = np.pad(tiles, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=FRAME_GREY)
+    return image_grid(framed, pad=6)

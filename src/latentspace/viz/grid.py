@@ -2,10 +2,12 @@
 
 Layout (pixels): tiles of (H*scale, W*scale) on a white background, ``pad`` pixels around and between
 them; tile i sits in row i // ncols, column i % ncols. A caption strip sits under every tile when
-captions are given, and a label column at the far left when row labels are given.
+captions are given (as tall as the caption with the most lines: captions may hold several lines separated by
+"\n"), and a label column at the far left when row labels are given.
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from latentspace.utils.files import write_atomic
 
 MIN_CAPTIONED_TILE = 56  # px: with captions, small images (28 px digits) are enlarged to at least this
 BACKGROUND, INK = 255, 0
+LINE_GAP = 1  # px between the lines of a multi-line caption
 FORMATS = {".png": "PNG", ".gif": "GIF", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
@@ -32,6 +35,18 @@ def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def _text_height() -> int:
     return int(_font().getbbox("Ag|")[3])
+
+
+def _caption_height(captions: Sequence[str]) -> int:
+    """Height of the caption strip: room for the caption with the most lines."""
+    lines = max(len(str(c).split("\n")) for c in captions)
+    return lines * _text_height() + (lines - 1) * LINE_GAP + 3
+
+
+def text_width(text: str) -> int:
+    """Pixels taken by the widest line of ``text`` in the grid's font (for choosing a tile scale that fits)."""
+    font = _font()
+    return math.ceil(max(font.getlength(line) for line in str(text).split("\n")))
 
 
 def _fit_text(text: str, width: int) -> str:
@@ -77,14 +92,15 @@ def image_grid(
     """Tile uint8 (N, C, H, W) images into one image (mode "L" for C=1, "RGB" for C=3).
 
     ncols: default ceil(sqrt(N)). scale: integer pixel enlargement (nearest neighbour); with captions
-    it is raised so tiles are at least MIN_CAPTIONED_TILE px. Captions longer than a tile are shortened.
+    it is raised so tiles are at least MIN_CAPTIONED_TILE px. Captions may hold several lines ("\n"); a line
+    wider than its tile is shortened with '..' (pick ``scale`` with ``text_width`` to avoid that).
     """
     ncols, nrows = _check(images, captions, row_labels, ncols, scale, pad)
     n, c, h, w = images.shape
     if captions is not None:
         scale = max(scale, math.ceil(MIN_CAPTIONED_TILE / min(h, w)))
     th, tw = h * scale, w * scale
-    caption_h = _text_height() + 3 if captions is not None else 0
+    caption_h = _caption_height(captions) if captions is not None else 0
     label_w = max(int(_font().getlength(s)) for s in row_labels) + pad if row_labels else 0
     cell_h, cell_w = th + caption_h + pad, tw + pad
     canvas = np.full((pad + nrows * cell_h, label_w + pad + ncols * cell_w, c), BACKGROUND, dtype=np.uint8)
@@ -102,10 +118,12 @@ def _draw_text(img: Image.Image, captions, row_labels, ncols: int, geometry: tup
     draw = ImageDraw.Draw(img)
     ink = INK if img.mode == "L" else (INK,) * 3
     font = _font()
-    for i, text in enumerate(captions or ()):
-        text = _fit_text(str(text), tw)
-        x = label_w + pad + (i % ncols) * cell_w + (tw - font.getlength(text)) / 2
-        draw.text((x, pad + (i // ncols) * cell_h + th + 1), text, fill=ink, font=font)
+    for i, caption in enumerate(captions or ()):
+        for j, line in enumerate(str(caption).split("\n")):
+            line = _fit_text(line, tw)
+            x = label_w + pad + (i % ncols) * cell_w + (tw - font.getlength(line)) / 2
+            y = pad + (i // ncols) * cell_h + th + 1 + j * (_text_height() + LINE_GAP)
+            draw.text((x, y), line, fill=ink, font=font)
     for r, text in enumerate(row_labels or ()):
         y = pad + r * cell_h + (th - _text_height()) / 2
         draw.text((pad, y), str(text), fill=ink, font=font)
@@ -119,3 +137,10 @@ def save_image(img: Image.Image, path: str | os.PathLike) -> Path:
         raise ValueError(f"{path}: unknown image suffix {path.suffix!r}, expected one of {', '.join(FORMATS)}")
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     return write_atomic(path, lambda p: img.save(p, format=fmt, **options))
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    """``img`` as a PNG file's bytes (for pages that embed their pictures)."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()

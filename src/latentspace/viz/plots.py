@@ -120,3 +120,27 @@ def metric_curves(
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
     return figure_image(fig)
+
+
+def compression_plot(
+    components: Sequence[int], pca_mse: Sequence[float], latent_dim: int, model_mse: float,
+    mean_image_mse: float | None = None, figsize: tuple[float, float] = FIGSIZE, dpi: int = DPI,
+) -> Image.Image:
+    """Test MSE against the number of axes: PCA's curve (log-log), the model as one point at its latent size,
+    and the mean image (0 axes) as a dashed line."""
+    if len(components) != len(pca_mse) or not len(components):
+        raise ValueError(f"compression_plot needs one MSE per PCA size, got {len(components)} and {len(pca_mse)}")
+    fig = Figure(figsize=figsize, dpi=dpi)
+    ax = fig.add_axes(AXES_ALONE)
+    ax.plot(components, pca_mse, marker="o", label="PCA (linear)")
+    ax.scatter([latent_dim], [model_mse], s=90, marker="*", color="tab:red", zorder=3,
+               label=f"model, {latent_dim} latent axes")
+    if mean_image_mse is not None:
+        ax.axhline(mean_image_mse, color="grey", linestyle="--", linewidth=1, label="mean image (0 axes)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("axes (PCA components / latent size)")
+    ax.set_ylabel("test MSE per pixel (lower is better)")
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3, which="both")
+    return figure_image(fig)

@@ -1,0 +1,51 @@
+"""The report's data: one frozen ReportContext of sections, each with captioned figures (PNG/GIF bytes) and
+tables of formatted numbers, gathered from a run folder through the api functions and pictured by viz.
+
+Nothing here builds HTML; report.render turns a context into one page with a Jinja2 template. Every caption
+says what to look at and quotes the number measured for it. Sections follow ../shared/STORY.md: pixel space,
+the data, the manifold, the axes, generation, interpolation, edits, the evaluation, the run itself.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from latentspace import api
+from latentspace.api.evaluate import EvaluateOptions
+from latentspace.report import measured, sections
+from latentspace.report.parts import ReportContext, Section, Sources
+from latentspace.utils.files import read_json
+from latentspace.utils.progress import NULL_PROGRESS, Progress
+from latentspace.utils.version import __version__
+
+
+SECTION_BUILDERS: tuple[Callable[[Sources], Section], ...] = (
+    sections.pixel_space, sections.data, sections.manifold, sections.axes, measured.generation,
+    sections.interpolation, sections.edits, measured.evaluation, measured.run_itself,
+)
+
+
+def build_context(
+    run_dir: str | Path, options: EvaluateOptions = EvaluateOptions(), device: str = "cpu",
+    progress: Progress = NULL_PROGRESS, on_section: Callable[[str], None] | None = None,
+) -> ReportContext:
+    """Gather the whole report of a run. The evaluation comes from ``<run>/evaluation.json`` when it holds
+    these options for the current weights, else it is measured (and cached) first. on_section(title) is
+    called before each section, for a terminal to say where it is."""
+    run_dir = Path(run_dir)
+    evaluation = api.evaluate(run_dir, options, device=device, progress=progress)
+    train, _ = api.split_codes(run_dir, "train", device, progress)
+    test, _ = api.split_codes(run_dir, "test", device, progress)
+    config = read_json(run_dir / "config.json")
+    src = Sources(run_dir, evaluation, config, train, test, str(device), progress)
+    built = []
+    for builder in SECTION_BUILDERS:
+        if on_section is not None:
+            on_section(builder.__name__.replace("_", " "))
+        built.append(builder(src))
+    data = src.config.get("data") or {}
+    subtitle = (f"a {evaluation.objective} with a {evaluation.latent_dim}-d latent space, trained on "
+                f"{data.get('name') or evaluation.dataset}")
+    return ReportContext(title="What is latent space?", subtitle=subtitle, run=str(run_dir), version=__version__,
+                         created=time.strftime("%Y-%m-%d %H:%M"), sections=tuple(built))

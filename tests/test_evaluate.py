@@ -1,0 +1,151 @@
+"""`evaluate` on tiny real runs: every number against a direct computation or a known bound, the cache reused
+exactly when it should be, and clear errors."""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+from latent_runs import run_copy
+from quick import quick_evaluator
+
+from latentspace import api
+from latentspace.api import measures
+from latentspace.api.evaluate import EVALUATION_FILE, EvaluateOptions, Evaluation, evaluation_rows
+from latentspace.data.transforms import to_float
+from latentspace.latent.codes import decode_latents
+from latentspace.metrics.likelihood import importance_weighted_nll
+
+QUICK = EvaluateOptions(iw_k=8, iw_n=100, samples=300)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    run = run_copy("faces", tmp_path_factory)
+    with pytest.MonkeyPatch.context() as mp, quick_evaluator(mp):
+        result = api.evaluate(run, QUICK)
+    return run, result
+
+
+def test_reconstruction_numbers_match_a_direct_computation(faces):
+    run, ev = faces
+    test, z = api.split_codes(run, "test")
+    model = api.load(run)
+    mse = float(((to_float(decode_latents(model, z)) - to_float(test.images)) ** 2).mean())
+    assert ev.reconstruction.mse == pytest.approx(mse, rel=1e-6)
+    assert ev.reconstruction.psnr_db == pytest.approx(10 * math.log10(1 / mse), rel=1e-9)
+    assert ev.reconstruction.n == len(test) and ev.reconstruction.iw_n == 100 and ev.reconstruction.iw_k == 8
+    # The IW bound is an upper bound on the NLL no looser than -ELBO (ELBO over all test images: a loose check).
+    assert ev.reconstruction.iw_nll_nats < -ev.reconstruction.elbo_nats + 5.0
+    assert ev.reconstruction.binarized_iw_nll_nats is None
+
+
+def test_compression_compares_the_model_with_pca_at_every_size(faces):
+    _, ev = faces
+    c = ev.compression
+    assert c.pca.components == (1, 2, 4, 8, 16, 32, 64)
+    assert all(a >= b - 1e-9 for a, b in zip(c.pca.mse, c.pca.mse[1:]))  # more components never reconstruct worse
+    match = c.pca_to_match
+    if match is None:
+        assert min(c.pca.mse) > c.model_mse
+    else:
+        k = c.pca.components.index(match)
+        assert c.pca.mse[k] <= c.model_mse and (k == 0 or c.pca.mse[k - 1] > c.model_mse)
+
+
+def test_probes_disentanglement_and_edits_cover_every_factor(faces):
+    _, ev = faces
+    assert {p.target for p in ev.probes} == {"hair_color", "hair_length", "eye_color", "skin_tone", "mask_on", "glasses"}
+    for p in ev.probes:
+        assert 0 <= p.majority_accuracy <= 1 and p.knn_accuracy > p.majority_accuracy - 0.05
+    d = ev.disentanglement
+    assert d is not None and "mask_on" in d.factors and "smile" in d.factors
+    assert all(0 <= v <= 1 for v in (d.mig, d.dci_disentanglement, d.dci_completeness, d.sap))
+    assert {a.head for a in ev.evaluator_accuracy} == {p.target for p in ev.probes}
+    names = {e.attribute for e in ev.edits}
+    assert {"mask_on", "glasses", "hair_color=blond"} <= names
+    for e in ev.edits:
+        assert 0 <= e.already <= 1 and 0 <= e.success <= 1 and e.n > 0
+
+
+def test_generation_floor_is_closer_than_samples_of_a_one_epoch_model(faces):
+    _, ev = faces
+    gen = ev.generation
+    assert gen is not None and gen.n == 300
+    assert [s.name for s in gen.samplers] == ["prior N(0, I)", "GMM"]
+    for s in gen.samplers:
+        assert gen.floor.frechet < s.frechet
+        assert 0 <= s.precision <= 1 and 0 <= s.recall <= 1
+    assert gen.floor.precision > 0.5 and gen.floor.recall > 0.5
+
+
+def test_evaluation_is_cached_and_round_trips_through_json(faces, monkeypatch):
+    run, ev = faces
+    monkeypatch.setattr(measures, "reconstruction", lambda *a, **k: pytest.fail("measured again"))
+    again = api.evaluate(run, QUICK)
+    assert again == Evaluation.from_dict(ev.to_dict())
+    assert api.cached_evaluation(run, QUICK) == again
+    assert api.cached_evaluation(run, EvaluateOptions(iw_k=9, iw_n=100, samples=300)) is None
+    rows = evaluation_rows(again)
+    assert any(r.section == "generation" for r in rows) and all(r.value for r in rows)
+
+
+def test_changed_weights_invalidate_the_cached_evaluation(faces):
+    run, _ = faces
+    weights = run / "model.safetensors"
+    st = weights.stat()
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    try:
+        assert api.cached_evaluation(run, QUICK) is None
+    finally:
+        os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert api.cached_evaluation(run, QUICK) is not None
+
+
+def test_binarized_bound_on_mnist(tmp_path_factory, mnist_dir):
+    run = run_copy("mnist4", tmp_path_factory, mnist_dir.parent)
+    with pytest.MonkeyPatch.context() as mp, quick_evaluator(mp):
+        ev = api.evaluate(run, EvaluateOptions(iw_k=4, iw_n=50, samples=200, binarized=True))
+    r = ev.reconstruction
+    assert r.binarized_iw_nll_nats is not None and math.isfinite(r.binarized_iw_nll_nats)
+    assert r.binarized_iw_nll_nats != r.iw_nll_nats
+    assert ev.disentanglement is None and any("factors" in n for n in ev.notes)
+    p = ev.probes[0]
+    assert [p.target for p in ev.probes] == ["label"] and p.knn_accuracy > 2 * p.majority_accuracy
+
+
+def test_binarize_keeps_black_and_white_and_the_mean_intensity():
+    images = np.zeros((2, 1, 50, 50), np.uint8)
+    images[0] = 255
+    images[1] = 64
+    b = measures.binarize(images, seed=3)
+    assert set(np.unique(b)) <= {0, 255} and (b[0] == 255).all()
+    assert b[1].mean() / 255 == pytest.approx(64 / 255, abs=0.03)
+    np.testing.assert_array_equal(b, measures.binarize(images, seed=3))
+
+
+def test_iw_bound_tightens_as_k_grows(tmp_path_factory, mnist_dir):
+    run = run_copy("mnist4", tmp_path_factory, mnist_dir.parent)
+    model, (test, _) = api.load(run), api.split_codes(run, "test")
+    images = test.images[:200]
+    nll = [importance_weighted_nll(model, images, k=k, generator=torch.Generator().manual_seed(0)).nll_nats
+           for k in (1, 10, 100)]
+    assert nll[0] > nll[1] > nll[2]
+
+
+def test_bad_options_are_value_errors():
+    with pytest.raises(ValueError, match="iw_k must be >= 1"):
+        EvaluateOptions(iw_k=0)
+    with pytest.raises(ValueError, match="samples"):
+        EvaluateOptions(samples=1)
+    assert EvaluateOptions().resolved(28).iw_k == 1000 and EvaluateOptions().resolved(64).iw_k == 100
