@@ -46,12 +46,19 @@ def faces_report(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def folder_run(tmp_path_factory):
-    """A 1-epoch run on a folder of 120 unlabelled PNGs (no labels, no factors)."""
+def pictures(tmp_path_factory):
+    """A folder of 120 unlabelled PNGs (no labels, no factors)."""
     folder = tmp_path_factory.mktemp("pictures")
     faces = load("faces", split="train", size=32, n=120)
     for i, image in enumerate(faces.images):
         Image.fromarray(image.transpose(1, 2, 0)).save(folder / f"img{i:03d}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory, pictures):
+    """A 1-epoch run on the unlabelled folder."""
+    folder = pictures
     info = {"name": str(folder), "size": 32, "channels": 3, "data_dir": None, "seed": 0, "n": None}
     train, test = (load(str(folder), split=s, size=32, channels=3) for s in ("train", "test"))
     with torch.random.fork_rng(devices=[]):
@@ -135,6 +142,17 @@ def test_cli_report_prints_a_file_url(faces_report, tmp_path):
                                       "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert out.resolve().as_uri() in result.output.replace("\n", "")
+
+
+def test_demo_on_a_folder_ends_in_a_report(pictures, tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--data", str(pictures), "--epochs", "1", "--latent-dim", "4",
+                                      "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = out / "report.html"
+    assert report.is_file() and report.resolve().as_uri() in result.output.replace("\n", "")
+    assert (out / f"{pictures.name}-vae" / "evaluation.json").is_file()
+    assert "no labels or factors" in result.output
 
 
 @pytest.mark.browser

@@ -208,24 +208,24 @@ def evaluation_rows(ev: Evaluation) -> list[Row]:
         rows.append(Row("reconstruction", f"binarised IW NLL, k={r.iw_k}, nats", _f(r.binarized_iw_nll_nats, 2),
                         "lower"))
     match = "more than 64" if c.pca_to_match is None else str(c.pca_to_match)
-    rows += [Row("compression", f"PCA components to match {c.latent_dim} latent axes", match, "higher"),
+    rows += [Row("compression", f"PCA size as good as the {c.latent_dim}-d model", match, "higher"),
              Row("compression", f"PCA-{c.latent_dim} test MSE (model {c.model_mse:.5f})",
                  _f(_pca_at(c, c.latent_dim), 5), "")]
-    rows += [Row("codes as features", f"{p.target}: k-NN / logistic accuracy (majority {p.majority_accuracy:.2f})",
+    rows += [Row("codes as features", f"{p.target}: k-NN / logistic (chance {p.majority_accuracy:.2f})",
                  f"{p.knn_accuracy:.3f} / {p.logistic_accuracy:.3f}", "higher") for p in ev.probes]
     if ev.disentanglement is not None:
         d = ev.disentanglement
         rows += [Row("disentanglement", "MIG", _f(d.mig), "higher"),
-                 Row("disentanglement", "DCI disentanglement / completeness / informativeness",
+                 Row("disentanglement", "DCI: disentanglement / completeness / informativeness",
                      f"{d.dci_disentanglement:.3f} / {d.dci_completeness:.3f} / {d.dci_informativeness:.3f}", "higher"),
                  Row("disentanglement", "SAP", _f(d.sap), "higher")]
-    rows += [Row("evaluator", f"{a.head}: accuracy real / reconstructed", f"{a.real:.3f} / {a.reconstructed:.3f}",
+    rows += [Row("evaluator", f"{a.head}: accuracy on real / reconstructed", f"{a.real:.3f} / {a.reconstructed:.3f}",
                  "higher") for a in ev.evaluator_accuracy]
     if ev.generation is not None:
         for s in (*ev.generation.samplers, ev.generation.floor):
             rows.append(Row("generation", f"{s.name}: FD / precision / recall",
                             f"{s.frechet:.2f} / {s.precision:.3f} / {s.recall:.3f}", "lower / higher"))
-    rows += [Row(f"edits, +{e.strength:g} std", f"{e.attribute}: share with P > 0.5, before -> after",
+    rows += [Row(f"edits, +{e.strength:g} std", f"{e.attribute}: P > 0.5 before -> after",
                  f"{e.already:.3f} -> {e.success:.3f}", "higher after") for e in ev.edits]
     return rows
 
@@ -236,8 +236,9 @@ def _pca_at(c: Compression, k: int) -> float | None:
 
 def protocols(ev: Evaluation) -> dict[str, str]:
     """Section -> how its numbers were measured."""
-    out = {"reconstruction": ev.reconstruction.protocol, "compression": ev.compression.protocol,
-           "codes as features": ev.probe_protocol}
+    out = {"reconstruction": ev.reconstruction.protocol, "compression": ev.compression.protocol}
+    if ev.probes:
+        out["codes as features"] = ev.probe_protocol
     if ev.disentanglement is not None:
         out["disentanglement"] = ev.disentanglement.protocol
     if ev.evaluator_accuracy:

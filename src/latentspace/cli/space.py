@@ -17,6 +17,7 @@ from latentspace.viz.grid import save_image
 
 SHAPE_HELP = "Image shape HxW or HxWxC, e.g. 28x28x1 (MNIST) or 64x64x3."
 SHORT_DIGITS = 15  # counts up to this long need no summary line
+PRINT_MAX_DIGITS = 80  # longer counts are summarised unless --all-digits
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -28,16 +29,18 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     return h, w, c
 
 
-def count_lines(count: SpaceCount) -> list[str]:
-    """What the count is and why n*m is not it."""
+def count_lines(count: SpaceCount, all_digits: bool = False) -> list[str]:
+    """What the count is and why n*m is not it; every digit only when short or ``all_digits``."""
     h, w, c = count.shape
     n, m = count.n_axes, count.levels
     lines = [
         f"Images of {h}x{w}x{c} with {m:,} levels per value",
         f"  axes (pixels x channels): {h} x {w} x {c} = {n:,}",
     ]
-    if count.exact is not None:
+    if count.exact is not None and (all_digits or count.digits <= PRINT_MAX_DIGITS):
         lines.append(f"  number of images: {m}^{n} = {count.exact_str()}")
+    elif count.exact is not None:
+        lines.append(f"  number of images: {m}^{n} (--all-digits prints all {count.digits:,} digits)")
     else:
         lines.append(f"  number of images: {m}^{n}, too long to print")
     if count.digits > SHORT_DIGITS:
@@ -79,6 +82,7 @@ EnumerateOpt = Annotated[bool, typer.Option("--enumerate", help="Draw every imag
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Where --enumerate writes its grid (.png).")]
 LatentDimOpt = Annotated[int | None, typer.Option("--latent-dim", help="Compare with a grid over this many latent axes.")]
 StepsOpt = Annotated[int, typer.Option("--steps", help="Grid steps per latent axis (with --latent-dim).")]
+AllDigitsOpt = Annotated[bool, typer.Option("--all-digits", help="Print every digit of the count, however long.")]
 DatasetSizeOpt = Annotated[int | None, typer.Option("--dataset-size", help="Show how much of the space N images cover.")]
 
 
@@ -90,13 +94,14 @@ def space(
     latent_dim: LatentDimOpt = None,
     steps: StepsOpt = 10,
     dataset_size: DatasetSizeOpt = None,
+    all_digits: AllDigitsOpt = False,
 ) -> None:
     """Count every possible image of a shape, exactly."""
     dims = parse_shape(shape)
     if enumerate_ and out is None:
         raise typer.BadParameter("--enumerate needs --out FILE.png to draw the grid into")
     count = count_space(dims, levels)
-    lines = count_lines(count)
+    lines = count_lines(count, all_digits)
     if latent_dim is not None:
         lines += grid_lines(count, latent_dim, steps)
     if dataset_size is not None:
