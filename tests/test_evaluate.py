@@ -18,7 +18,7 @@ from latentspace.data.transforms import to_float
 from latentspace.latent.codes import decode_latents
 from latentspace.metrics.likelihood import importance_weighted_nll
 
-QUICK = EvaluateOptions(iw_k=8, iw_n=100, samples=300)
+QUICK = EvaluateOptions(iw_k=8, iw_n=100, samples=300, diffusion_steps=200)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -82,7 +82,8 @@ def test_generation_floor_is_closer_than_samples_of_a_one_epoch_model(faces):
     _, ev = faces
     gen = ev.generation
     assert gen is not None and gen.n == 300
-    assert [s.name for s in gen.samplers] == ["prior N(0, I)", "GMM"]
+    assert [s.name for s in gen.samplers] == ["prior N(0, I)", "GMM", "latent diffusion"]
+    assert all(s.seconds > 0 for s in gen.samplers) and gen.floor.seconds == 0
     for s in gen.samplers:
         assert gen.floor.frechet < s.frechet
         assert 0 <= s.precision <= 1 and 0 <= s.recall <= 1
@@ -95,7 +96,7 @@ def test_evaluation_is_cached_and_round_trips_through_json(faces, monkeypatch):
     again = api.evaluate(run, QUICK)
     assert again == Evaluation.from_dict(ev.to_dict())
     assert api.cached_evaluation(run, QUICK) == again
-    assert api.cached_evaluation(run, EvaluateOptions(iw_k=9, iw_n=100, samples=300)) is None
+    assert api.cached_evaluation(run, EvaluateOptions(iw_k=9, iw_n=100, samples=300, diffusion_steps=200)) is None
     rows = evaluation_rows(again)
     assert any(r.section == "generation" for r in rows) and all(r.value for r in rows)
 
@@ -115,7 +116,7 @@ def test_changed_weights_invalidate_the_cached_evaluation(faces):
 def test_binarized_bound_on_mnist(tmp_path_factory, mnist_dir):
     run = run_copy("mnist4", tmp_path_factory, mnist_dir.parent)
     with pytest.MonkeyPatch.context() as mp, quick_evaluator(mp):
-        ev = api.evaluate(run, EvaluateOptions(iw_k=4, iw_n=50, samples=200, binarized=True))
+        ev = api.evaluate(run, EvaluateOptions(iw_k=4, iw_n=50, samples=200, binarized=True, diffusion_steps=200))
     r = ev.reconstruction
     assert r.binarized_iw_nll_nats is not None and math.isfinite(r.binarized_iw_nll_nats)
     assert r.binarized_iw_nll_nats != r.iw_nll_nats

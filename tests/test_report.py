@@ -23,7 +23,7 @@ from latentspace.models import ModelConfig, build
 from latentspace.report import build_context, render_html, write_report
 from latentspace.train import TrainConfig, fit
 
-QUICK = EvaluateOptions(iw_k=4, iw_n=50, samples=200)
+QUICK = EvaluateOptions(iw_k=4, iw_n=50, samples=200, diffusion_steps=200)
 KEYS = ("space", "data", "manifold", "axes", "generation", "interpolation", "edits", "evaluation", "run")
 MAX_BYTES = 5_000_000
 
@@ -134,19 +134,22 @@ def test_a_folder_without_labels_says_so_instead_of_failing(folder_run):
     assert "<img" in render_html(context)
 
 
-def test_cli_report_prints_a_file_url(faces_report, tmp_path):
+def test_cli_report_prints_a_file_url(faces_report, tmp_path, monkeypatch):
     context, path = faces_report
     run = Path(context.run)
     out = tmp_path / "r.html"
     result = CliRunner().invoke(app, ["report", str(run), "--out", str(out), "--k", "4", "--iw-images", "50",
+                                      "--samples", "200", "--diffusion-steps", "200",
                                       "--device", "cpu"])
     assert result.exit_code == 0, result.output
+    assert out.read_text().count("<section") == len(KEYS)
     assert out.resolve().as_uri() in result.output.replace("\n", "")
 
 
 def test_demo_on_a_folder_ends_in_a_report(pictures, tmp_path):
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--data", str(pictures), "--epochs", "1", "--latent-dim", "4",
+                                      "--diffusion-steps", "100",
                                       "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = out / "report.html"

@@ -37,13 +37,11 @@ from latentspace.api.edits import (
     run_directions,
     traverse,
 )  # fmt: skip
-from latentspace.api.export import (
-    GMM_FILE,
-    ExportResult,
-    export,
-    gmm_sampler,
-    projector_metadata,
-)
+from latentspace.api.export import ExportResult, export, projector_metadata
+from latentspace.api.priors import (
+    DIFFUSION_META, DIFFUSION_WEIGHTS, GMM_FILE, KINDS as PRIOR_KINDS, fitted_diffusion, fitted_gmm, gmm_sampler, prior,
+    sampler_for,
+)  # fmt: skip
 from latentspace.api.maps import (
     MAX_EMBED_POINTS,
     CodeMap,
@@ -62,6 +60,7 @@ from latentspace.api.paths import (
     interpolation_table,
 )
 from latentspace.api.evaluate import EVALUATION_FILE, EvaluateOptions, Evaluation, cached_evaluation, evaluate
+from latentspace.api.points import MAP_METHODS, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, ImageTooLarge, LatentMap, Neighbours, NotAnImage, cached_evaluator, cached_map, code_map, moved_code, nearest_train, read_image_bytes  # noqa: E501
 from latentspace.latent.evolution import EvolutionResult
 from latentspace.train.run import open_run
 
@@ -69,8 +68,11 @@ __all__ = [
     "CODES_FORMAT", "Device", "ImageRef", "cached_codes", "codes_path", "colouring", "image_ref", "load",
     "model_key", "open_model", "read_image", "resolve_image", "run_evaluator", "split_codes",
     "DIRECTIONS_FILE", "AttributeFit", "TraverseResult", "attributes", "axis_table", "edit", "run_directions", "traverse",
-    "GMM_FILE", "ExportResult", "export", "gmm_sampler", "projector_metadata",
+    "ExportResult", "export", "projector_metadata",
+    "DIFFUSION_META", "DIFFUSION_WEIGHTS", "GMM_FILE", "PRIOR_KINDS", "fitted_diffusion", "fitted_gmm", "gmm_sampler",
+    "prior", "sampler_for",
     "MAX_EMBED_POINTS", "CodeMap", "MapChoice", "best_map", "ManifoldGrid", "ManifoldResult", "default_anchors", "evolution", "manifold",
     "MIDDLE", "InterpolationResult", "interpolate", "interpolation_table", "EvolutionResult", "open_run",
     "EVALUATION_FILE", "EvaluateOptions", "Evaluation", "cached_evaluation", "evaluate",
 ]
+__all__ += ["MAP_METHODS", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "ImageTooLarge", "LatentMap", "Neighbours", "NotAnImage", "cached_evaluator", "cached_map", "code_map", "moved_code", "nearest_train", "read_image_bytes"]  # noqa: E501

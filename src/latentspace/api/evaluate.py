@@ -28,11 +28,15 @@ from typing import Any
 from latentspace.api import measures
 from latentspace.api.common import Device, cached_codes, model_key, open_model, run_evaluator
 from latentspace.api.edits import axis_table, run_directions
-from latentspace.api.export import fitted_gmm
+from latentspace.api.priors import KINDS as PRIOR_KINDS
+from latentspace.api.priors import Sampler, sampler_for
 from latentspace.api.measures import (
     Compression, Disentanglement, EditSuccess, Generation, HeadAccuracy, Reconstruction,
 )  # fmt: skip
 from latentspace.latent.codes import decode_latents
+from latentspace.latent.diffusion import DiffusionConfig
+from latentspace.models import Autoencoder
+from latentspace.train.run import Run
 from latentspace.metrics.probes import ProbeResult
 from latentspace.utils.files import read_json, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
@@ -40,7 +44,7 @@ from latentspace.utils.progress import NULL_PROGRESS, Progress
 log = logging.getLogger(__name__)
 
 EVALUATION_FILE = "evaluation.json"
-FORMAT = "latentspace.evaluation/2"
+FORMAT = "latentspace.evaluation/3"
 PROBE_PROTOCOL = ("codes (posterior means) as features: 5-nearest-neighbour and logistic-regression classifiers "
                   "fitted on train codes (a seeded subsample of at most 20,000), accuracy on all test codes")
 
@@ -49,13 +53,15 @@ PROBE_PROTOCOL = ("codes (posterior means) as features: 5-nearest-neighbour and 
 class EvaluateOptions:
     """iw_k: importance samples per image (None: 1000 for images up to 32 px, else 100); iw_n: test images
     in the IW bound; binarized: also the bound on a dynamically binarised test set (grey data); samples:
-    images per sampler for generation; edit_strength: stds of the edits judged; seed: every random choice."""
+    images per sampler for generation; edit_strength: stds of the edits judged; diffusion_steps: training steps
+    of the latent diffusion prior; seed: every random choice."""
 
     iw_k: int | None = None
     iw_n: int = 1000
     binarized: bool = False
     samples: int = 2000
     edit_strength: float = 2.0
+    diffusion_steps: int = 4000
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -63,6 +69,12 @@ class EvaluateOptions:
             raise ValueError(f"iw_k must be >= 1 importance samples, got {self.iw_k}")
         if self.iw_n < 1 or self.samples < 2:
             raise ValueError(f"iw_n must be >= 1 and samples >= 2, got {self.iw_n} and {self.samples}")
+        if self.diffusion_steps < 1:
+            raise ValueError(f"diffusion_steps must be >= 1, got {self.diffusion_steps}")
+
+    def diffusion(self, latent_dim: int) -> DiffusionConfig:
+        """The latent diffusion prior these options fit (stored in the run folder, shared with the report)."""
+        return DiffusionConfig(latent_dim=latent_dim, train_steps=self.diffusion_steps, seed=self.seed)
 
     def resolved(self, image_side: int) -> "EvaluateOptions":
         return self if self.iw_k is not None else dataclasses.replace(self, iw_k=1000 if image_side <= 32 else 100)
@@ -153,6 +165,17 @@ def evaluate(
     return result
 
 
+SAMPLER_NAMES = {"prior": "prior N(0, I)", "gmm": "GMM", "diffusion": "latent diffusion"}
+
+
+def generation_samplers(run: Run, model: Autoencoder, opts: EvaluateOptions,
+                        progress: Progress = NULL_PROGRESS) -> list[tuple[str, Sampler]]:
+    """(display name, sampler) of every prior kind, learned ones fitted (or read back) as these options say."""
+    diffusion = opts.diffusion(model.config.latent_dim)
+    return [(SAMPLER_NAMES[k], sampler_for(run, model, k, seed=opts.seed, diffusion=diffusion, progress=progress))
+            for k in PRIOR_KINDS]
+
+
 def _measure(run, model, opts: EvaluateOptions, progress: Progress) -> Evaluation:
     train, z_train = cached_codes(run, model, "train", progress)
     test, z_test = cached_codes(run, model, "test", progress)
@@ -173,8 +196,8 @@ def _measure(run, model, opts: EvaluateOptions, progress: Progress) -> Evaluatio
         notes.append("no labels or discrete factors: no probes, evaluator, sample quality or edit success")
     else:
         accuracy = measures.evaluator_accuracy(evaluator, test, recon)
-        gmm = fitted_gmm(run, model, seed=opts.seed)
-        gen = measures.generation(model, train, test, evaluator, gmm, opts.samples, opts.seed)
+        gen = measures.generation(model, train, test, evaluator, generation_samplers(run, model, opts, progress),
+                                  opts.samples, opts.seed)
         edits = measures.edit_successes(model, test, z_test, evaluator, run_directions(run, model),
                                         opts.edit_strength, seed=opts.seed)
     cfg = model.config

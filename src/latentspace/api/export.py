@@ -1,7 +1,6 @@
-"""Codes out of the run: TensorBoard projector files, and the GMM sampler fitted to the encoded train split."""
+"""Codes out of the run: TensorBoard projector files of a split's codes with thumbnails and metadata."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,20 +8,11 @@ from latentspace.api.common import (
     Device,
     cached_codes,
     colouring,
-    model_key,
     open_model,
 )
 from latentspace.data import ImageSet
 from latentspace.latent.export import export_projector
-from latentspace.latent.samplers import GMMSampler
-from latentspace.models import Autoencoder
-from latentspace.train.run import Run
-from latentspace.utils.files import read_json, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
-
-log = logging.getLogger(__name__)
-
-GMM_FILE = "gmm.json"
 
 
 @dataclass(frozen=True)
@@ -69,30 +59,3 @@ def export(
     metadata = projector_metadata(images)
     export_projector(out_dir, z, images.images, metadata, name=f"{images.name} {split}")
     return ExportResult(Path(out_dir), len(z), int(z.shape[1]), tuple(metadata))
-
-
-def gmm_sampler(
-    run_dir: str | Path, components: int = 10, seed: int = 0, device: Device = "cpu",
-    progress: Progress = NULL_PROGRESS,
-) -> GMMSampler:
-    """A Gaussian mixture of ``components`` fitted to the encoded train split; cached in ``<run>/gmm.json``
-    and reused while the model, ``components`` and ``seed`` stay the same."""
-    run, model = open_model(run_dir, device)
-    return fitted_gmm(run, model, components, seed, progress)
-
-
-def fitted_gmm(
-    run: Run, model: Autoencoder, components: int = 10, seed: int = 0, progress: Progress = NULL_PROGRESS,
-) -> GMMSampler:
-    """``gmm_sampler`` for a run that is already open."""
-    path = run.path / GMM_FILE
-    key = {"components": components, "seed": seed, **model_key(run)}
-    if path.is_file():
-        saved = read_json(path)
-        if isinstance(saved, dict) and saved.get("key") == key and "sampler" in saved:
-            log.info("reusing the GMM sampler in %s", path)
-            return GMMSampler.from_dict(saved["sampler"])
-    _, z = cached_codes(run, model, "train", progress)
-    sampler = GMMSampler(components, seed=seed).fit(z)
-    write_json(path, {"key": key, "sampler": sampler.to_dict()})
-    return sampler

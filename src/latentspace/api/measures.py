@@ -4,16 +4,18 @@ its ``protocol`` string; `evaluate` only orders and caches them."""
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from latentspace.api.priors import Sampler
 from latentspace.data import ImageSet
 from latentspace.data.transforms import to_float
 from latentspace.latent.codes import decode_latents, model_device
 from latentspace.latent.directions import AttributeDirection, edit_latents
-from latentspace.latent.samplers import GMMSampler, PriorSampler
 from latentspace.metrics.compression import CompressionCurve, pca_curve
 from latentspace.metrics.dci import dci
 from latentspace.metrics.evaluator import (
@@ -118,13 +120,15 @@ def compression(train: ImageSet, test: ImageSet, latent_dim: int, model_mse: flo
 @dataclass(frozen=True)
 class SampleQuality:
     """One sample set judged against the test split in evaluator features: frechet (lower is better),
-    precision and recall (k = 3), mean evaluator confidence (mean over heads of the top class probability)."""
+    precision and recall (k = 3), mean evaluator confidence (mean over heads of the top class probability),
+    and the seconds it took to draw and decode the images (0 for real images)."""
 
     name: str
     frechet: float
     precision: float
     recall: float
     confidence: float
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -138,33 +142,47 @@ class Generation:
     protocol: str
 
 
-def _quality(name: str, evaluator: Evaluator, images: np.ndarray, reference: np.ndarray) -> SampleQuality:
+def _quality(name: str, evaluator: Evaluator, images: np.ndarray, reference: np.ndarray,
+             seconds: float = 0.0) -> SampleQuality:
     features = evaluator.features(images)
     pr = precision_recall(reference, features, k=3)
     return SampleQuality(name, frechet_distance(reference, features), pr.precision, pr.recall,
-                         float(classifier_confidence(evaluator, images).mean()))
+                         float(classifier_confidence(evaluator, images).mean()), seconds)
 
 
-def sample_images(model: Autoencoder, sampler: PriorSampler | GMMSampler, n: int, seed: int) -> np.ndarray:
+def sample_images(model: Autoencoder, sampler: Sampler, n: int, seed: int) -> np.ndarray:
     """``n`` decoded samples, uint8 (n, C, H, W), drawn with a seeded numpy generator."""
     return decode_latents(model, sampler.sample(n, np.random.default_rng(seed)))
 
 
+def _timed_samples(model: Autoencoder, sampler: Sampler, n: int, seed: int) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    images = sample_images(model, sampler, n, seed)
+    return images, time.perf_counter() - start
+
+
 def generation(
-    model: Autoencoder, train: ImageSet, test: ImageSet, evaluator: Evaluator, gmm: GMMSampler, n: int, seed: int,
+    model: Autoencoder, train: ImageSet, test: ImageSet, evaluator: Evaluator,
+    samplers: Sequence[tuple[str, Sampler]], n: int, seed: int,
 ) -> Generation:
-    """Prior N(0, I) and GMM samples, ``n`` each, against ``n`` test images (all when fewer)."""
+    """``n`` samples of each named sampler against ``n`` test images (all when fewer)."""
     rng = np.random.default_rng(seed)
     n = min(n, len(test), len(train))
     reference = evaluator.features(test.images[np.sort(rng.choice(len(test), n, replace=False))])
     floor_images = train.images[np.sort(rng.choice(len(train), n, replace=False))]
-    samplers = (("prior N(0, I)", PriorSampler(model.config.latent_dim)), ("GMM", gmm))
-    scores = tuple(_quality(name, evaluator, sample_images(model, s, n, seed), reference) for name, s in samplers)
+    scores = tuple(_score(name, evaluator, model, s, n, seed, reference) for name, s in samplers)
     protocol = (f"{n} samples per sampler and {n} test images, compared in the evaluator classifier's "
                 f"{evaluator.config.hidden}-d penultimate features: Frechet distance (the FID formula, not FID: "
                 "the features are not Inception's), improved precision and recall with k = 3 (Kynkaenniemi et al. "
-                f"2019); floor: {n} train images against the same test images")
+                f"2019); floor: {n} train images against the same test images; seconds: drawing and decoding "
+                f"{n} images")
     return Generation(n, scores, _quality("train images (floor)", evaluator, floor_images, reference), protocol)
+
+
+def _score(name: str, evaluator: Evaluator, model: Autoencoder, sampler: Sampler, n: int, seed: int,
+           reference: np.ndarray) -> SampleQuality:
+    images, seconds = _timed_samples(model, sampler, n, seed)
+    return _quality(name, evaluator, images, reference, seconds)
 
 
 @dataclass(frozen=True)

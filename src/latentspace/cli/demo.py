@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import webbrowser
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from latentspace import api
-from latentspace.api.evaluate import EvaluateOptions, Evaluation
+from latentspace.api.evaluate import EvaluateOptions
 from latentspace.cli import attributes, data, edit, evolution, evaluate, interpolate, manifold, reconstruct, sample
 from latentspace.cli import space, train, traverse
 from latentspace.cli.console import RichProgress
@@ -29,7 +30,7 @@ out = Console()
 FACE_EDITS = ("mask_on", "glasses", "hair_color=blond")
 # The demo's evaluation is lighter than `evaluate`'s defaults so the whole demo stays within minutes on 2 cores;
 # the report states k and the number of images next to the bound.
-DEMO_EVALUATION = EvaluateOptions(iw_k=100, iw_n=500, samples=2000)
+DEMO_EVALUATION = EvaluateOptions(iw_k=100, iw_n=500, samples=2000, diffusion_steps=2000)
 
 
 def _step(title: str) -> None:
@@ -55,11 +56,14 @@ def demo_command(
                                              "folders, the data's own otherwise).")] = None,
     latent_dim: Annotated[int, typer.Option("--latent-dim", help="Size of the latent code.")] = 16,
     model: Annotated[str, typer.Option("--model", help="ae, vae, beta-vae or beta-tcvae.")] = "vae",
+    diffusion_steps: Annotated[int, typer.Option("--diffusion-steps", help="Training steps of the latent "
+                                                 "diffusion prior.")] = DEMO_EVALUATION.diffusion_steps,
     open_: Annotated[bool, typer.Option("--open", help="Open the report in the default browser at the end.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
 ) -> None:
     """Train a model on a dataset, draw every latent-space figure and end with one HTML report of the story."""
     started = time.perf_counter()
+    options = replace(DEMO_EVALUATION, diffusion_steps=diffusion_steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     is_folder = Path(data_name).is_dir()
     if size is None and (data_name == "faces" or is_folder):
@@ -80,9 +84,9 @@ def demo_command(
                 dataset_size=len(run.dataset("train")))
     _figures(run_dir, figures, device, data_name == "faces")
     _step("8. Measuring it all: reconstruction, likelihood, compression, samples, axes, edits")
-    evaluate.print_evaluation(_evaluation(run_dir, device))
+    evaluate.print_evaluation(api.evaluate(run_dir, options, device=pick_device(device), progress=RichProgress()))
     _step("9. One page with the whole story")
-    report = make_report(run_dir, out_dir / "report.html", device, DEMO_EVALUATION)
+    report = make_report(run_dir, out_dir / "report.html", device, options)
     url = report.resolve().as_uri()
     out.print(Rule())
     out.print(f"done in {time.perf_counter() - started:.0f} s: the run is in {run_dir}, the figures in {figures}",
@@ -122,10 +126,6 @@ def _figures(run_dir: Path, figures: Path, device: str, faces: bool) -> None:
                           out_path=figures / f"edit_{attr.replace('=', '_')}.png", device=device)
     _step("7. Which latent axis holds which factor")
     traverse.traverse_command(run_dir, out_path=figures / "traverse.png", device=device)
-
-
-def _evaluation(run_dir: Path, device: str) -> Evaluation:
-    return api.evaluate(run_dir, DEMO_EVALUATION, device=pick_device(device), progress=RichProgress())
 
 
 def register(app: typer.Typer) -> None:

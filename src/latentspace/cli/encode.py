@@ -23,7 +23,7 @@ from latentspace.latent.codes import encode_images
 from latentspace.models import Autoencoder
 from latentspace.train import Run, open_run
 from latentspace.utils.device import pick_device
-from latentspace.utils.files import write_atomic
+from latentspace.utils.files import write_npz
 
 out = Console()
 
@@ -103,12 +103,7 @@ def save_codes(path: Path, z: np.ndarray, source: ImageSet) -> Path:
         arrays["factor_names"] = np.array(source.factor_names, dtype=str)
     if source.names is not None:
         arrays["names"] = np.array(source.names, dtype=str)
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:  # a file object: np.savez would otherwise append ".npz" to the temp name
-            np.savez(f, **arrays)
-
-    return write_atomic(path, write)
+    return write_npz(path, arrays)
 
 
 def load_codes(path: Path) -> dict[str, np.ndarray]:

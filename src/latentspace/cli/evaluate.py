@@ -36,15 +36,32 @@ def print_evaluation(ev: Evaluation) -> None:
         out.print(f"note: {note}", markup=False)
 
 
+KOpt = Annotated[int | None, typer.Option("--k", help="Importance samples per image for the IW NLL bound "
+                                          "(default 1000 for images up to 32 px, else 100).")]
+IWImagesOpt = Annotated[int, typer.Option("--iw-images", help="Test images (seeded subset) in the IW bound.")]
+BinarizedOpt = Annotated[bool, typer.Option("--binarized", help="Also the IW bound on a dynamically binarised test "
+                                            "set (MNIST family; compare with Burda et al. 2016).")]
+SamplesOpt = Annotated[int, typer.Option("--samples", help="Images per sampler for FD, precision and recall.")]
+DiffusionStepsOpt = Annotated[int, typer.Option("--diffusion-steps", help="Training steps of the latent diffusion "
+                                                "prior (fitted once, stored in the run).")]
+
+
+def evaluate_options(k: int | None, iw_images: int, binarized: bool, samples: int, diffusion_steps: int,
+                     seed: int) -> EvaluateOptions:
+    try:
+        return EvaluateOptions(iw_k=k, iw_n=iw_images, binarized=binarized, samples=samples,
+                               diffusion_steps=diffusion_steps, seed=seed)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 def evaluate_command(
     run_dir: RunArg,
-    k: Annotated[int | None, typer.Option("--k", help="Importance samples per image for the IW NLL bound "
-                                          "(default 1000 for images up to 32 px, else 100).")] = None,
-    iw_images: Annotated[int, typer.Option("--iw-images", help="Test images (seeded subset) in the IW bound.")] = 1000,
-    binarized: Annotated[bool, typer.Option("--binarized", help="Also the IW bound on a dynamically binarised test "
-                                            "set (MNIST family; compare with Burda et al. 2016).")] = False,
-    samples: Annotated[int, typer.Option("--samples", help="Images per sampler for FD, precision and "
-                                         "recall.")] = 2000,
+    k: KOpt = None,
+    iw_images: IWImagesOpt = 1000,
+    binarized: BinarizedOpt = False,
+    samples: SamplesOpt = 2000,
+    diffusion_steps: DiffusionStepsOpt = 4000,
     seed: SeedOpt = 0,
     refresh: Annotated[bool, typer.Option("--refresh", help="Measure again even if evaluation.json holds these "
                                           "numbers.")] = False,
@@ -54,10 +71,7 @@ def evaluate_command(
 
     Results are cached in RUN/evaluation.json (keyed by the weights and the options), so `latentspace report`
     reads them without measuring again."""
-    try:
-        options = EvaluateOptions(iw_k=k, iw_n=iw_images, binarized=binarized, samples=samples, seed=seed)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+    options = evaluate_options(k, iw_images, binarized, samples, diffusion_steps, seed)
     ev = api.evaluate(run_dir, options, device=pick_device(device), progress=RichProgress(), refresh=refresh)
     print_evaluation(ev)
     out.print(f"wrote {run_dir / 'evaluation.json'}", markup=False, highlight=False)

@@ -11,7 +11,10 @@ from rich.console import Console
 
 from latentspace.api.evaluate import EvaluateOptions
 from latentspace.cli.console import RichProgress, console
-from latentspace.cli.encode import DeviceOpt, RunArg
+from latentspace.cli.encode import DeviceOpt, RunArg, SeedOpt
+from latentspace.cli.evaluate import (
+    BinarizedOpt, DiffusionStepsOpt, IWImagesOpt, KOpt, SamplesOpt, evaluate_options,
+)  # fmt: skip
 from latentspace.report import build_context, write_report
 from latentspace.utils.device import pick_device
 
@@ -34,9 +37,12 @@ def make_report(run_dir: Path, out_path: Path | None, device: str, options: Eval
 def report_command(
     run_dir: RunArg,
     out_path: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default RUN/report.html).")] = None,
-    k: Annotated[int | None, typer.Option("--k", help="Importance samples for the IW bound when the run has not "
-                                          "been evaluated with these options yet (see `latentspace evaluate`).")] = None,
-    iw_images: Annotated[int, typer.Option("--iw-images", help="Test images in the IW bound.")] = 1000,
+    k: KOpt = None,
+    iw_images: IWImagesOpt = 1000,
+    binarized: BinarizedOpt = False,
+    samples: SamplesOpt = 2000,
+    diffusion_steps: DiffusionStepsOpt = 4000,
+    seed: SeedOpt = 0,
     open_: Annotated[bool, typer.Option("--open", help="Open the report in the default browser.")] = False,
     device: DeviceOpt = "auto",
 ) -> None:
@@ -44,8 +50,9 @@ def report_command(
 
     Its sections follow the story: pixel space, the data, the manifold, the axes, generation, interpolation,
     attribute edits, the evaluation table and the run itself. The numbers come from RUN/evaluation.json,
-    measured first (as `latentspace evaluate` does) when absent or stale."""
-    path = make_report(run_dir, out_path, device, EvaluateOptions(iw_k=k, iw_n=iw_images))
+    measured first (as `latentspace evaluate` does, with the same options) when absent or stale."""
+    options = evaluate_options(k, iw_images, binarized, samples, diffusion_steps, seed)
+    path = make_report(run_dir, out_path, device, options)
     url = path.resolve().as_uri()
     out.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): {url}", markup=False, highlight=False,
               soft_wrap=True)

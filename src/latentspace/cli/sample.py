@@ -1,10 +1,9 @@
-"""`latentspace sample`: new images from codes drawn by a sampler (the prior N(0, I) by default)."""
+"""`latentspace sample`: new images from codes drawn by a sampler: the prior N(0, I), a Gaussian mixture fitted
+to the encoded data (gmm), or a latent diffusion model trained on the codes (diffusion)."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -12,72 +11,53 @@ from rich.console import Console
 
 from latentspace import api
 from latentspace.cli.console import RichProgress
-from latentspace.cli.encode import DeviceOpt, RunArg, open_model
-from latentspace.latent.codes import decode_latents, model_device
-from latentspace.latent.samplers import PriorSampler
-from latentspace.models import Autoencoder
-from latentspace.train import Run
+from latentspace.cli.encode import DeviceOpt, RunArg
+from latentspace.latent.codes import decode_latents
+from latentspace.latent.diffusion import DiffusionConfig
+from latentspace.utils.device import pick_device
+from latentspace.utils.files import write_npz
 from latentspace.viz.grid import image_grid, save_image
 
 out = Console()
 
 
-class Sampler(Protocol):
-    def sample(self, n: int, generator: np.random.Generator) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class SamplerOptions:
-    """What the command line says about the sampler: the seed (of fitting and draws), GMM components."""
-
-    seed: int = 0
-    components: int = 10
-
-
-def prior_sampler(run: Run, model: Autoencoder, options: SamplerOptions) -> Sampler:
-    return PriorSampler(model.config.latent_dim)
-
-
-def gmm_sampler(run: Run, model: Autoencoder, options: SamplerOptions) -> Sampler:
-    """A GMM fitted on the encoded train split, cached in <run>/gmm.json (api.gmm_sampler)."""
-    return api.gmm_sampler(run.path, options.components, options.seed, device=model_device(model),
-                           progress=RichProgress())
-
-
-# name -> factory(run, model, options) giving a ready sampler (fitted, for those that need fitting).
-SAMPLERS: dict[str, Callable[[Run, Autoencoder, SamplerOptions], Sampler]] = {
-    "prior": prior_sampler, "gmm": gmm_sampler,
-}
-
-
-def make_sampler(name: str, run: Run, model: Autoencoder, options: SamplerOptions) -> Sampler:
-    if name not in SAMPLERS:
-        raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
-    return SAMPLERS[name](run, model, options)
-
-
 def sample_command(
     run_dir: RunArg,
     n: Annotated[int, typer.Option("--n", "-n", help="How many images.")] = 64,
-    out_path: Annotated[Path, typer.Option("--out", help="Grid image to write.")] = Path("samples.png"),
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws.")] = 0,
-    sampler: Annotated[str, typer.Option("--sampler", help="Where codes come from: "
-                                         f"{', '.join(SAMPLERS)}.")] = "prior",
+    out_path: Annotated[Path, typer.Option("--out", help="A grid image (.png, .jpg, .webp) or .npz: uint8 "
+                                           "'images' (N, C, H, W) and their codes 'z' (N, D).")] = Path("samples.png"),
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (and of fitting a learned prior).")] = 0,
+    sampler: Annotated[str, typer.Option("--sampler", help="Where codes come from: prior (N(0, I)), gmm (a "
+                                         "mixture fitted to the encoded train split) or diffusion (a latent "
+                                         "diffusion model; fitted on first use, then stored in the run).")] = "prior",
     components: Annotated[int, typer.Option("--components", help="Mixture components of --sampler gmm.")] = 10,
+    steps: Annotated[int | None, typer.Option("--steps", help="DDIM steps of --sampler diffusion "
+                                              "(default 50).")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Draw N codes, decode them and write them as one grid."""
+    """Draw N codes, decode them and write them as one grid (or as arrays to an .npz file)."""
     if n <= 0:
         raise typer.BadParameter(f"expected a positive number of images, got {n}", param_hint="--n")
     if components < 1:
         raise typer.BadParameter(f"expected at least one component, got {components}", param_hint="--components")
-    run, model = open_model(run_dir, device)
-    options = SamplerOptions(seed=seed, components=components)
-    z = make_sampler(sampler, run, model, options).sample(n, np.random.default_rng(seed))
-    grid = image_grid(decode_latents(model, z))
-    save_image(grid, out_path)
-    out.print(f"wrote {out_path}: {n} samples ({sampler}, seed {seed}), {grid.width}x{grid.height} px",
-              markup=False, highlight=False, soft_wrap=True)
+    if sampler not in api.PRIOR_KINDS:
+        raise typer.BadParameter(f"expected one of {', '.join(api.PRIOR_KINDS)}, got {sampler!r}",
+                                 param_hint="--sampler")
+    run, model = api.open_model(run_dir, pick_device(device))
+    diffusion = DiffusionConfig(latent_dim=model.config.latent_dim, seed=seed)
+    chosen = api.sampler_for(run, model, sampler, seed, components, diffusion, RichProgress())
+    generator = np.random.default_rng(seed)
+    z = chosen.sample(n, generator, steps=steps) if sampler == "diffusion" and steps else chosen.sample(n, generator)
+    images = decode_latents(model, z)
+    if out_path.suffix.lower() == ".npz":
+        write_npz(out_path, {"images": images, "z": z.astype(np.float32)})
+        what = f"images {images.shape} uint8 and z {z.shape}"
+    else:
+        grid = image_grid(images)
+        save_image(grid, out_path)
+        what = f"{grid.width}x{grid.height} px"
+    out.print(f"wrote {out_path}: {n} samples ({sampler}, seed {seed}), {what}", markup=False, highlight=False,
+              soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

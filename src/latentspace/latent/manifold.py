@@ -100,3 +100,43 @@ def project_2d(latents: np.ndarray, method: str = "pca", seed: int = 0) -> np.nd
     import umap
 
     return umap.UMAP(n_components=2, random_state=seed).fit_transform(z).astype(np.float32)
+
+
+def shepard_map(points: np.ndarray, values: np.ndarray, queries: np.ndarray, k: int = 8) -> np.ndarray:
+    """Values at ``queries`` (Q, P) interpolated from ``values`` (N, V) known at ``points`` (N, P): (Q, V) float32.
+
+    Modified Shepard interpolation (Franke & Nielson 1980) over the k nearest points: with d_i the distance to
+    the i-th nearest point and R the distance to the (k+1)-th,
+
+        w_i = ((R - d_i) / (R d_i))^2,    value = sum_i w_i values_i / sum_i w_i
+
+    so a query on a point gets exactly that point's value, the result is continuous everywhere (a point enters
+    or leaves the k nearest with weight 0) and it is a weighted mean of known values: it never leaves their
+    range. This is the inverse of a nonlinear map (t-SNE, UMAP) from map positions to codes, and its forward
+    direction for new codes (points = codes, values = positions).
+    """
+    points, values = np.asarray(points, np.float64), np.asarray(values, np.float64)
+    queries = np.asarray(queries, np.float64)
+    if points.ndim != 2 or values.ndim != 2 or len(points) != len(values) or len(points) == 0:
+        raise ValueError(f"shepard_map needs points (N, P) and values (N, V), N >= 1, got {points.shape}, {values.shape}")
+    if queries.ndim != 2 or queries.shape[1] != points.shape[1]:
+        raise ValueError(f"queries must be (Q, {points.shape[1]}), got {queries.shape}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    k = min(k, len(points))
+    out = np.empty((len(queries), values.shape[1]), np.float64)
+    for start in range(0, len(queries), 256):  # (256, N) distances at a time
+        q = queries[start : start + 256]
+        d = np.sqrt(((q[:, None, :] - points[None]) ** 2).sum(-1))
+        m = min(k + 1, len(points))  # the k nearest and the next, whose distance is R
+        part = np.argpartition(d, m - 1, axis=1)[:, :m] if m < len(points) else np.tile(np.arange(m), (len(q), 1))
+        part = np.take_along_axis(part, np.argsort(np.take_along_axis(d, part, 1), axis=1, kind="stable"), 1)
+        near, dk = part[:, :k], np.take_along_axis(d, part[:, :k], axis=1)
+        radius = np.take_along_axis(d, part[:, k : k + 1], axis=1) if k < len(points) else np.full((len(q), 1), np.inf)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(np.isinf(radius), 1.0 / dk**2, ((radius - dk) / (radius * dk)) ** 2)
+        exact = dk == 0
+        w = np.where(exact.any(1, keepdims=True), exact.astype(np.float64), w)
+        w = np.where((w.sum(1, keepdims=True) > 0) & np.isfinite(w).all(1, keepdims=True), w, 1.0)  # all k tied
+        out[start : start + 256] = np.einsum("qk,qkv->qv", w / w.sum(1, keepdims=True), values[near])
+    return out.astype(np.float32)

@@ -50,6 +50,17 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return write_atomic(path, lambda p: p.write_bytes(data))
 
 
+def write_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
+    """Write numpy arrays as one .npz file atomically (no object arrays: it loads with allow_pickle=False)."""
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would otherwise append ".npz" to the temp name
+            np.savez(f, **arrays)
+
+    return write_atomic(path, write)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
     return write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
