@@ -3,6 +3,8 @@ the model itself (the PCA plane, the nearest codes, the CLI's image reading), an
 one-line 4xx while the server keeps answering."""
 from __future__ import annotations
 
+import re
+
 import asyncio
 import base64
 import io
@@ -70,8 +72,8 @@ def run_data(faces):
 
 
 def pixels_of(data_url: str) -> np.ndarray:
-    """A PNG data URL -> uint8 (C, H, W)."""
-    assert data_url.startswith("data:image/png;base64,")
+    """A PNG (or, for decoded points, BMP) data URL -> uint8 (C, H, W)."""
+    assert data_url.startswith(("data:image/png;base64,", "data:image/bmp;base64,"))
     a = np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
@@ -435,6 +437,15 @@ def test_the_page_is_served_from_the_package_with_no_outside_sources(client):
         assert "http://" not in text and "https://" not in text, name
     assert "http" not in page.text.replace('href="/docs"', "")
     assert client.get("/openapi.json").json()["paths"]["/api/maps/{method}/decode"]["post"]
+
+
+def test_the_api_docs_page_works_offline(client):
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text.lower()
+    sources = re.findall(r"""(?:src|href)=["']([^"']+)""", docs.text) + re.findall(r"url: ?'([^']+)'", docs.text)
+    assert sources and all(s.startswith("/") for s in sources), sources
+    for s in sources:
+        assert client.get(s).status_code == 200, s
 
 
 # -- the command ----------------------------------------------------------------------------------------------

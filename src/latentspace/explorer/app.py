@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -30,6 +31,7 @@ from latentspace.utils.version import __version__
 
 log = logging.getLogger(__name__)
 
+DOCS_STATIC = "/docs-static"  # Swagger UI's own files, shipped in fastapi-offline
 MAX_JSON_BYTES = 256_000  # a 1024-value latent with every slider is under 60 kB
 UPLOAD_PATH = "/api/upload"
 MULTIPART_ENVELOPE = 64 * 1024  # form boundaries and part headers around the file
@@ -38,8 +40,8 @@ PAGE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
 ]
 DESCRIPTION = """\
-The JSON API behind the latentspace explorer page. Images the model makes come back as PNG data URLs inside
-the JSON; real images (train, test, uploads) are addressed by split and index at `/api/images/{split}/{index}.png`.
+The JSON API behind the latentspace explorer page. Images the model makes come back as data URLs inside
+the JSON (uncompressed BMP from the decode endpoints, whose answers follow the pointer; PNG elsewhere); real images (train, test, uploads) are addressed by split and index at `/api/images/{split}/{index}.png`.
 Bad input is answered with a 4xx and `{"detail": "<field>: <one line>"}`.
 """
 
@@ -52,7 +54,9 @@ def create_app(run_dir: str | Path, map_method: str = "pca", seed: int = 0,
     of seconds), and cached maps are offered as well. seed: the t-SNE / UMAP seed."""
     start = time.perf_counter()
     explorer = load_explorer(run_dir, map_method, seed, progress)
-    app = FastAPI(title=f"latentspace explorer: {explorer.name}", description=DESCRIPTION, version=__version__)
+    # FastAPIOffline serves /docs with Swagger UI's files from the package instead of a CDN, so it works offline.
+    app = FastAPIOffline(title=f"latentspace explorer: {explorer.name}", description=DESCRIPTION, version=__version__,
+                         static_url=DOCS_STATIC)
     app.state.explorer = explorer
     app.state.decoder = Batcher(partial(decoded_batch, explorer))
     for module in (maps, decode, interpolate, attributes, upload):
@@ -149,14 +153,14 @@ def _size(n: int) -> str:
 
 
 class PageHeaders:
-    """The page may load only what this server serves (no CDN, no third party); /docs is FastAPI's own page,
-    which loads Swagger UI from its CDN, so it is left alone."""
+    """The page may load only what this server serves (no CDN, no third party). /docs (Swagger UI, served from
+    the package by fastapi-offline) runs an inline script, so it and its files are left without the policy."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(("/docs", "/redoc")):
+        if scope["type"] != "http" or scope["path"].startswith(("/docs", "/redoc", DOCS_STATIC)):
             await self.app(scope, receive, send)
             return
 

@@ -64,7 +64,7 @@ def decoded_batch(ex: Explorer, requests: Sequence[tuple[np.ndarray, int]]) -> l
     images = decode_latents(ex.model, z)
     k = max(k for _, k in requests)
     near = nearest_train(z, ex.z_train, k) if k else None
-    return [Decoded(z=[float(v) for v in code], image=data_url(image),
+    return [Decoded(z=[float(v) for v in code], image=data_url(image, fast=True),
                     neighbours=[] if near is None else neighbour_list(ex, near.index[i, :wanted], near.distance[i, :wanted])
                     ).model_dump_json().encode()
             for i, ((code, wanted), image) in enumerate(zip(requests, images))]
