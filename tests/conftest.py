@@ -50,3 +50,15 @@ def mnist_dir() -> Path:
 def mnist_test(mnist_dir):
     """The real MNIST test split (10,000 images, 1x28x28), loaded once per session; do not modify it."""
     return idx.load_idx("mnist", split="test", data_dir=mnist_dir)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine: a second torch thread only waits for the first. Modules opt in
+    with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

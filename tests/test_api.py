@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 from latent_runs import run_copy
 from PIL import Image
 from sklearn.decomposition import PCA
@@ -21,13 +20,7 @@ from latentspace.metrics.evaluator import EvaluatorConfig, dataset_heads
 from latentspace.metrics.realness import PATHS
 from latentspace.viz.animate import evolution_frames
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

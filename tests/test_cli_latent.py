@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from latent_runs import run_copy
 from PIL import Image
 from typer.testing import CliRunner
@@ -19,6 +18,8 @@ from latentspace.metrics.evaluator import EvaluatorConfig, dataset_heads
 from latentspace.viz.figures import edit_strip, grid_figure, interpolation_figure
 from latentspace.viz.grid import image_grid
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 runner = CliRunner()
 
 
@@ -26,14 +27,6 @@ def ok(*args):
     result = runner.invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, (result.output, result.exception)
     return result
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

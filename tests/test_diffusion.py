@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 from latent_runs import run_copy
 from typer.testing import CliRunner
 
@@ -15,15 +14,9 @@ from latentspace.api.priors import stored_diffusion
 from latentspace.cli.main import app
 from latentspace.latent.diffusion import DiffusionConfig, DiffusionPrior, cosine_alpha_bar
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SMALL = dict(hidden=64, blocks=2, train_steps=2000, batch_size=256)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -13,20 +13,14 @@ from quick import quick_evaluator
 
 from latentspace import api
 from latentspace.api import measures
-from latentspace.api.evaluate import EVALUATION_FILE, EvaluateOptions, Evaluation, evaluation_rows
+from latentspace.api.evaluate import EvaluateOptions, Evaluation, evaluation_rows
 from latentspace.data.transforms import to_float
 from latentspace.latent.codes import decode_latents
 from latentspace.metrics.likelihood import importance_weighted_nll
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 QUICK = EvaluateOptions(iw_k=8, iw_n=100, samples=300, diffusion_steps=200)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

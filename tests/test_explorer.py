@@ -15,7 +15,6 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
 from latent_runs import run_copy
 from PIL import Image
 from sklearn.decomposition import PCA
@@ -43,13 +42,7 @@ with warnings.catch_warnings():
 from latentspace.explorer import create_app
 from latentspace.explorer.batching import Batcher
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import time
 import httpx
 import numpy as np
 import pytest
-import torch
 import uvicorn
 from browser import browser  # noqa: F401  (the shared fixture)
 from latent_runs import run_copy
@@ -20,16 +19,8 @@ from latentspace import api
 from latentspace.explorer import create_app
 from latentspace.explorer.app import listen
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_torch_thread")]
 MARGIN = 0.05  # map.js pads the map's extent by this fraction on each side
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

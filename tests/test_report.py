@@ -7,7 +7,6 @@ import io
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from browser import browser  # noqa: F401  (fixture)
@@ -23,17 +22,11 @@ from latentspace.models import ModelConfig, build
 from latentspace.report import build_context, render_html, write_report
 from latentspace.train import TrainConfig, fit
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 QUICK = EvaluateOptions(iw_k=4, iw_n=50, samples=200, diffusion_steps=200)
 KEYS = ("space", "data", "manifold", "axes", "generation", "interpolation", "edits", "evaluation", "run")
 MAX_BYTES = 5_000_000
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from latentspace.train import TrainConfig, fit, load_trainer_state, open_run
 from latentspace.train import loop as loop_module
 from latentspace.train.run import TRAINER_STATE
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SHAPE = (1, 16, 16)
 N_TRAIN, BATCH = 100, 32  # 4 steps per epoch, the last one of 4 images
 STEPS_PER_EPOCH = 4
@@ -61,15 +63,6 @@ class InterruptAfter:
 @pytest.fixture(autouse=True)
 def report_every_step(monkeypatch):
     monkeypatch.setattr(loop_module, "PROGRESS_EVERY_STEPS", 1)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine: a second torch thread only waits for the first."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

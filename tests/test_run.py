@@ -16,18 +16,12 @@ from latentspace.train import TrainConfig, fit, load_trainer_state, open_run
 from latentspace.train.checkpoint import save_trainer_state
 from latentspace.train.loop import posterior_means, probe_index
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("LATENTSPACE_DATA", REPO.parent / "shared" / "data"))
 HAVE_MNIST = (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists()
 CONFIG = TrainConfig(epochs=2, batch_size=50, warmup_steps=2, seed=1, eval_batch_size=100, probe_size=30)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def blobs(n: int, seed: int, split: str) -> ImageSet:

@@ -14,18 +14,11 @@ from latentspace.models import ModelConfig, build
 from latentspace.train import TrainConfig, evaluate, fit, kl_weight_at, lr_at, train_step
 from latentspace.train.loop import epoch_permutation, probe_index
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("LATENTSPACE_DATA", REPO.parent / "shared" / "data"))
 HAVE_MNIST = (DATA_DIR / "mnist" / "train-images-idx3-ubyte.gz").exists()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine: a second torch thread only waits for the first."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny_model(seed: int = 0, **kw):

@@ -87,17 +87,20 @@ def codes_path(run_dir: str | Path, split: str) -> Path:
     return Path(run_dir) / f"codes_{split}.safetensors"
 
 
-def _read_cached_codes(path: Path, key: dict[str, str]) -> np.ndarray | None:
-    """The cached ``z`` when ``path`` holds codes under ``key``, else None."""
+def read_keyed(
+    path: Path, key: dict[str, str], names: tuple[str, ...], what: str,
+) -> tuple[np.ndarray, ...] | None:
+    """The arrays ``names`` of the safetensors cache at ``path`` when its metadata is ``key``, else None (absent
+    or stale); a damaged file is a ValueError naming it (``what``: e.g. 'codes cache')."""
     if not path.is_file():
         return None
     try:
         with safe_open(str(path), framework="numpy") as f:
             if f.metadata() != key:
                 return None
-            return f.get_tensor("z")
+            return tuple(f.get_tensor(n) for n in names)
     except (SafetensorError, OSError) as e:
-        raise ValueError(f"{path}: damaged codes cache ({e}); delete it and it will be rebuilt") from None
+        raise ValueError(f"{path}: damaged {what} ({e}); delete it and it will be rebuilt") from None
 
 
 def cached_codes(run: Run, model: Autoencoder, split: str, progress: Progress) -> tuple[ImageSet, np.ndarray]:
@@ -108,7 +111,8 @@ def cached_codes(run: Run, model: Autoencoder, split: str, progress: Progress) -
     key = {"format": CODES_FORMAT, "split": split, "n_images": str(len(images)),
            "latent_dim": str(model.config.latent_dim), **model_key(run)}
     path = codes_path(run.path, split)
-    z = _read_cached_codes(path, key)
+    cached = read_keyed(path, key, ("z",), "codes cache")
+    z = None if cached is None else cached[0]
     if z is None:
         log.info("encoding the %s split of %s (%d images) into %s", split, images.name, len(images), path)
         z = encode_images(model, images.images, progress=progress)

@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from latentspace.api.common import Device, cached_codes, model_key, open_model
+from latentspace.api.common import Device, cached_codes, model_key, open_model, read_keyed
 from latentspace.api.maps import MAX_EMBED_POINTS
 from latentspace.data import ImageSet
 from latentspace.data.folder import decode_image
@@ -151,18 +150,6 @@ def _map_key(run: Run, method: str, n_codes: int, seed: int) -> dict[str, str]:
             "max_points": str(MAX_EMBED_POINTS), **model_key(run)}
 
 
-def _read_cached_map(path: Path, key: dict[str, str]) -> tuple[np.ndarray, np.ndarray] | None:
-    if not path.is_file():
-        return None
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            if f.metadata() != key:
-                return None
-            return f.get_tensor("index"), f.get_tensor("xy")
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{path}: damaged map cache ({e}); delete it and it will be rebuilt") from None
-
-
 def cached_map(run: Run, z_test: np.ndarray, method: str = "pca", seed: int = 0, compute: bool = True) -> LatentMap | None:
     """The map of the test codes (N, D) by ``method``. t-SNE and UMAP maps are read from
     ``map_<method>.safetensors`` when current, else computed (slow) and cached, or None when ``compute`` is
@@ -172,7 +159,7 @@ def cached_map(run: Run, z_test: np.ndarray, method: str = "pca", seed: int = 0,
     if method == "pca" or z_test.shape[1] <= 2:
         return linear_map(z_test)
     path, key = map_path(run.path, method), _map_key(run, method, len(z_test), seed)
-    cached = _read_cached_map(path, key)
+    cached = read_keyed(path, key, ("index", "xy"), "map cache")
     if cached is not None:
         index, xy = cached
         return LatentMap(method, index, xy, np.asarray(z_test[index], np.float32))
