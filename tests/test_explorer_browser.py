@@ -11,7 +11,6 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
-from browser import browser  # noqa: F401  (the shared fixture)
 from latent_runs import run_copy
 from PIL import Image
 
@@ -46,7 +45,7 @@ def url(faces):
 
 
 @pytest.fixture
-def page(browser, url):  # noqa: F811
+def page(browser, url):
     """A fresh page on the explorer, loaded; afterwards, no console errors and no request off loopback."""
     context = browser.new_context(viewport={"width": 1200, "height": 1000})
     p = context.new_page()
@@ -154,7 +153,7 @@ def test_an_upload_round_trips_to_a_reconstruction_and_a_map_position(page, url,
     assert original.size == (32, 32)
 
 
-def test_the_page_fits_a_phone(browser, url):  # noqa: F811
+def test_the_page_fits_a_phone(browser, url):
     context = browser.new_context(viewport={"width": 375, "height": 800})
     p = context.new_page()
     p.goto(url)
@@ -165,7 +164,7 @@ def test_the_page_fits_a_phone(browser, url):  # noqa: F811
     context.close()
 
 
-def test_the_api_docs_render_offline(browser, url):  # noqa: F811
+def test_the_api_docs_render_offline(browser, url):
     context = browser.new_context()
     p = context.new_page()
     requests = []

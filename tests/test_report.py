@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from browser import browser  # noqa: F401  (fixture)
 from latent_runs import run_copy
 from PIL import Image
 from quick import quick_evaluator
@@ -152,7 +151,7 @@ def test_demo_on_a_folder_ends_in_a_report(pictures, tmp_path):
 
 
 @pytest.mark.browser
-def test_report_loads_cleanly_in_chromium(faces_report, browser):  # noqa: F811
+def test_report_loads_cleanly_in_chromium(faces_report, browser):
     _, path = faces_report
     errors, requests = [], []
     for width in (1280, 375):

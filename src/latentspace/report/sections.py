@@ -16,6 +16,7 @@ from latentspace.viz.figures import axis_labels, interpolation_figure, space_fig
 from latentspace.viz.grid import image_grid, png_bytes
 from latentspace.viz.plots import scatter_codes
 
+MIN_GIF_WIDTH = 320  # narrower animations (three 28 px digits) are shown at twice their size
 MIN_TILE_PX = 96  # small images are shown at least this large, enlarged with nearest-neighbour sampling
 STORY_SHAPES = (("MNIST digit", (28, 28, 1)), ("the talk's photo", (960, 1280, 3)), ("full-HD colour", (1080, 1920, 3)))
 
@@ -188,7 +189,8 @@ def interpolation(src: Sources) -> Section:
             f"exposure. Lower rows: straight (lerp) and spherical (slerp) paths in latent space, decoded; {quote}.",
             interpolation_figure(result.paths, result.scores, min_tile=80)),
         gif("the same paths, played", "Pixel, lerp and slerp frames side by side, t from 0 to 1.",
-            interpolation_frames(result.paths)),
+            [f.resize((f.width * 2, f.height * 2), Image.NEAREST) if f.width < MIN_GIF_WIDTH else f
+             for f in interpolation_frames(result.paths)]),
     )
     rows = tuple(table.rows())
     tab = Table(f"Realness of the middle frames (t in {table.middle[0]:g}..{table.middle[1]:g}) over "
