@@ -18,7 +18,8 @@ app = typer.Typer(
 # Each module defines register(app). Order here is the order of `latentspace --help`.
 COMMAND_MODULES = (
     "data", "space", "train", "encode", "decode", "reconstruct", "prior", "sample", "interpolate",
-    "manifold", "evolution", "attributes", "edit", "traverse", "export", "evaluate", "report", "explore", "demo",
+    "manifold", "evolution", "attributes", "edit", "traverse", "locate", "ood", "export", "evaluate", "report",
+    "explore", "demo",
 )
 
 

@@ -55,3 +55,16 @@ __all__ = [
     "PCA_COMPONENTS", "CompressionCurve", "pca_curve", "DCIResult", "dci", "PrecisionRecall", "precision_recall",
     "frechet_distance", "ProbeResult", "code_probes", "sap",
 ]
+from latentspace.metrics.ood import (
+    ALL_SCORES, COMBINED, COMBINED_FROM, SCORE_NAMES, SCORES, ManifoldScores, code_density_score, combined_score,
+    complexity_corrected_nll, iw_nll, log_tail_probability, manifold_scores, percentile_of, png_bits,
+    reconstruction_error, tail_scale,
+)  # fmt: skip
+from latentspace.metrics.separation import Separation, aupr, auroc, fpr_at_tpr, separation
+
+__all__ += [
+    "ALL_SCORES", "COMBINED", "COMBINED_FROM", "SCORE_NAMES", "SCORES", "ManifoldScores", "code_density_score",
+    "combined_score", "complexity_corrected_nll", "iw_nll", "log_tail_probability", "manifold_scores", "percentile_of",
+    "png_bits", "reconstruction_error", "tail_scale", "Separation", "aupr", "auroc",
+    "fpr_at_tpr", "separation",
+]

@@ -1,5 +1,5 @@
-"""Labelled figures of latent operations, built on viz.grid: interpolation rows, manifold grids, edit strips
-and traversals.
+"""Labelled figures of latent operations, built on viz.grid: interpolation rows, manifold grids, edit strips,
+traversals and located images.
 
 Column headers (t of a path, the value of a traversal) sit in a strip above an ``image_grid`` body; their
 positions follow grid.py's documented layout (a label column of ``width - pad - ncols * (tile + pad)``
@@ -18,6 +18,7 @@ from latentspace.latent.interpolate import InterpolationPaths
 from latentspace.metrics.disentanglement import AxisFactorTable
 from latentspace.metrics.realness import PATHS, RealnessScores
 from latentspace.viz.grid import BACKGROUND, INK, MIN_CAPTIONED_TILE, _fit_text, _font, _text_height, image_grid
+from latentspace.viz.plots import AXES_ALONE, AXES_WITH_KEY, data_limits, scatter_codes
 
 PAD = 2  # image_grid's default padding
 TEXT_GAP = 3  # pixels around a line of text in a title or header strip
@@ -173,3 +174,49 @@ def space_figure(images: np.ndarray, tile_px: int = SPACE_TILE_PX) -> Image.Imag
     tiles = images.repeat(scale, axis=2).repeat(scale, axis=3)
     framed = np.pad(tiles, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=FRAME_GREY)
     return image_grid(framed, pad=6)
+
+
+def location_figure(
+    images: np.ndarray, reconstructions: np.ndarray, neighbours: np.ndarray, row_labels: Sequence[str],
+    map_xy: np.ndarray, points: np.ndarray, labels: np.ndarray | None = None, class_names: Sequence[str] = (),
+    title: str = "",
+) -> Image.Image:
+    """Located images: a row per image (uint8 images (Q, C, H, W), reconstructions (Q, C, H, W), nearest
+    training images (Q, K, C, H, W)) labelled ``row_labels``, above the map of the test codes (map_xy (N, 2),
+    coloured by ``labels``) with each image's place (points (Q, 2)) ringed in red and numbered 1..Q."""
+    q, k = neighbours.shape[:2]
+    if images.shape != reconstructions.shape or len(images) != q or len(row_labels) != q or np.shape(points) != (q, 2):
+        raise ValueError(f"location_figure needs Q images, reconstructions, neighbour rows, labels and points, got "
+                         f"{images.shape}, {reconstructions.shape}, {neighbours.shape}, {len(row_labels)}, "
+                         f"{np.shape(points)}")
+    tiles = np.concatenate([images[:, None], reconstructions[:, None], neighbours], axis=1)
+    scale = tile_scale(images, MIN_CAPTIONED_TILE)
+    body = image_grid(tiles.reshape(-1, *images.shape[1:]), ncols=k + 2, scale=scale, pad=PAD,
+                      row_labels=list(row_labels))
+    grid = with_column_header(body, ["image", "recon", *(f"near {j + 1}" for j in range(k))], images.shape[3] * scale)
+    limits = data_limits(np.concatenate([np.asarray(map_xy, np.float64), np.asarray(points, np.float64)]))
+    the_map = scatter_codes(map_xy, labels, class_names, title="where it lands: the PCA map of the test codes",
+                            limits=limits)
+    _ring(the_map, np.asarray(points, np.float64), limits, AXES_WITH_KEY if labels is not None else AXES_ALONE)
+    width = max(grid.width, the_map.width)
+    return titled(_stack(_centred(grid, width, "RGB"), _centred(the_map, width, "RGB")), title)
+
+
+def _centred(img: Image.Image, width: int, mode: str) -> Image.Image:
+    out = Image.new(mode, (width, img.height), (BACKGROUND,) * 3 if mode == "RGB" else BACKGROUND)
+    out.paste(img.convert(mode), ((width - img.width) // 2, 0))
+    return out
+
+
+def _ring(img: Image.Image, points: np.ndarray, limits: tuple[float, float, float, float],
+          axes: tuple[float, float, float, float], radius: int = 7) -> None:
+    """Ring and number points (Q, 2) in data units on a plots.py map, whose axes sit at the fixed figure
+    fraction ``axes`` (left, bottom, width, height) with data ``limits``."""
+    x0, x1, y0, y1 = limits
+    left, bottom, w, h = axes
+    draw = ImageDraw.Draw(img)
+    for i, (x, y) in enumerate(points):
+        px = img.width * (left + w * (x - x0) / (x1 - x0))
+        py = img.height * (1.0 - (bottom + h * (y - y0) / (y1 - y0)))
+        draw.ellipse((px - radius, py - radius, px + radius, py + radius), outline=(220, 0, 0), width=2)
+        draw.text((px + radius + 1, py - radius - _text_height()), str(i + 1), fill=(220, 0, 0), font=_font())
