@@ -65,7 +65,8 @@ def one_torch_thread():
 
 
 # -- headless Debian Chromium through Playwright, for the report's and the explorer's browser tests ----------
-# One session fixture here (not per module): two sync_playwright instances in one thread refuse to start.
+# Defined once here and module-scoped: two sync_playwright instances in one thread refuse to start, and the
+# event loop a running one keeps in the main thread would break asyncio.run in later, unrelated tests.
 # Under CI=true a missing browser is a failure, never a skip: .ci/run installs /usr/bin/chromium.
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,7 +86,7 @@ def _unavailable() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """A launched Chromium (Playwright Browser); skipped where it cannot run, except under CI=true."""
     why = _unavailable()

@@ -90,6 +90,7 @@ def test_evaluation_is_cached_and_round_trips_through_json(faces, monkeypatch):
     again = api.evaluate(run, QUICK)
     assert again == Evaluation.from_dict(ev.to_dict())
     assert api.cached_evaluation(run, QUICK) == again
+    assert api.cached_evaluation(run, None) == again  # whatever options it was measured with
     assert api.cached_evaluation(run, EvaluateOptions(iw_k=9, iw_n=100, samples=300, diffusion_steps=200)) is None
     rows = evaluation_rows(again)
     assert any(r.section == "generation" for r in rows) and all(r.value for r in rows)

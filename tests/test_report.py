@@ -126,13 +126,24 @@ def test_a_folder_without_labels_says_so_instead_of_failing(folder_run):
     assert "<img" in render_html(context)
 
 
+def test_report_without_options_reuses_the_stored_evaluation(faces_report, monkeypatch):
+    context, _ = faces_report
+    from latentspace.api import measures
+
+    monkeypatch.setattr(measures, "reconstruction", lambda *a, **k: pytest.fail("measured again"))
+    with quick_evaluator(monkeypatch):
+        result = CliRunner().invoke(app, ["report", context.run, "--out", str(Path(context.run) / "again.html"),
+                                          "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+
+
 def test_cli_report_prints_a_file_url(faces_report, tmp_path, monkeypatch):
     context, path = faces_report
     run = Path(context.run)
     out = tmp_path / "r.html"
-    result = CliRunner().invoke(app, ["report", str(run), "--out", str(out), "--k", "4", "--iw-images", "50",
-                                      "--samples", "200", "--diffusion-steps", "200",
-                                      "--device", "cpu"])
+    with quick_evaluator(monkeypatch):
+        result = CliRunner().invoke(app, ["report", str(run), "--out", str(out), "--k", "4", "--iw-images", "50",
+                                          "--samples", "200", "--diffusion-steps", "200", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert out.read_text().count("<section") == len(KEYS)
     assert out.resolve().as_uri() in result.output.replace("\n", "")

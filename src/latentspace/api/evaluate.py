@@ -137,9 +137,19 @@ def _cached(path: Path, key: dict[str, Any]) -> Evaluation | None:
         return None
 
 
-def cached_evaluation(run_dir: str | Path, options: EvaluateOptions = EvaluateOptions()) -> Evaluation | None:
-    """The evaluation stored in the run folder for these options and the current weights, else None."""
+def cached_evaluation(run_dir: str | Path, options: EvaluateOptions | None = EvaluateOptions()) -> Evaluation | None:
+    """The evaluation stored in the run folder for these options (None: whatever options it was measured with)
+    and the current weights, else None."""
     run, _ = open_model(run_dir, "cpu")
+    if options is None:
+        saved = read_json(run.path / EVALUATION_FILE) if (run.path / EVALUATION_FILE).is_file() else None
+        stored = saved.get("key", {}).get("options") if isinstance(saved, dict) else None
+        if not isinstance(stored, dict):
+            return None
+        try:
+            options = EvaluateOptions(**stored)
+        except (TypeError, ValueError):
+            return None
     opts = options.resolved(run.model_config.image_shape[1])
     return _cached(run.path / EVALUATION_FILE, _key(run, opts))
 

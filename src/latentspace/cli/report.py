@@ -11,9 +11,9 @@ from rich.console import Console
 
 from latentspace.api.evaluate import EvaluateOptions
 from latentspace.cli.console import RichProgress, console
-from latentspace.cli.encode import DeviceOpt, RunArg, SeedOpt
+from latentspace.cli.encode import DeviceOpt, RunArg
 from latentspace.cli.evaluate import (
-    BinarizedOpt, DiffusionStepsOpt, IWImagesOpt, KOpt, SamplesOpt, evaluate_options,
+    BinarizedOpt, KOpt,
 )  # fmt: skip
 from latentspace.report import build_context, write_report
 from latentspace.utils.device import pick_device
@@ -22,7 +22,7 @@ out = Console()
 MAX_REPORT_MB = 5.0
 
 
-def make_report(run_dir: Path, out_path: Path | None, device: str, options: EvaluateOptions) -> Path:
+def make_report(run_dir: Path, out_path: Path | None, device: str, options: EvaluateOptions | None) -> Path:
     """Build and write the report; returns its path (default ``<run>/report.html``)."""
     path = out_path if out_path is not None else run_dir / "report.html"
     context = build_context(run_dir, options, device=pick_device(device), progress=RichProgress(),
@@ -38,20 +38,29 @@ def report_command(
     run_dir: RunArg,
     out_path: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default RUN/report.html).")] = None,
     k: KOpt = None,
-    iw_images: IWImagesOpt = 1000,
+    iw_images: Annotated[int | None, typer.Option("--iw-images", help="Test images (seeded subset) in the IW "
+                                                  "bound (default 1000).")] = None,
     binarized: BinarizedOpt = False,
-    samples: SamplesOpt = 2000,
-    diffusion_steps: DiffusionStepsOpt = 4000,
-    seed: SeedOpt = 0,
+    samples: Annotated[int | None, typer.Option("--samples", help="Images per sampler for FD, precision and "
+                                                "recall (default 2000).")] = None,
+    diffusion_steps: Annotated[int | None, typer.Option("--diffusion-steps", help="Training steps of the latent "
+                                                        "diffusion prior (default 4000).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of every random choice (default 0).")] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the report in the default browser.")] = False,
     device: DeviceOpt = "auto",
 ) -> None:
     """Write one self-contained HTML report of a run (pictures embedded; it fetches nothing).
 
     Its sections follow the story: pixel space, the data, the manifold, the axes, generation, interpolation,
-    attribute edits, the evaluation table and the run itself. The numbers come from RUN/evaluation.json,
-    measured first (as `latentspace evaluate` does, with the same options) when absent or stale."""
-    options = evaluate_options(k, iw_images, binarized, samples, diffusion_steps, seed)
+    attribute edits, the evaluation table and the run itself. The numbers come from RUN/evaluation.json as
+    `latentspace evaluate` left it for the current weights; with no evaluation (or new weights), or when
+    measurement options are given here, the run is measured first, as `evaluate` does."""
+    given = {name: v for name, v in dict(iw_k=k, iw_n=iw_images, samples=samples, diffusion_steps=diffusion_steps,
+                                         seed=seed, binarized=binarized or None).items() if v is not None}
+    try:
+        options = EvaluateOptions(**given) if given else None
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
     path = make_report(run_dir, out_path, device, options)
     url = path.resolve().as_uri()
     out.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): {url}", markup=False, highlight=False,

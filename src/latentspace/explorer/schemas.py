@@ -2,7 +2,8 @@
 one-line message names the field (the app's handler joins pydantic's location and message).
 
 Pictures travel in two ways. Images the model makes (decoded points, edits, interpolation frames,
-reconstructions) are PNG data URLs inside the JSON answer, so one request gives the code, the picture and
+reconstructions) are data URLs inside the JSON answer (PNG; uncompressed BMP on the decode endpoints, whose
+answers follow the pointer), so one request gives the code, the picture and
 its neighbours together. Real images (train / test / uploads) are ``image/png`` answers of
 ``GET /api/images/{split}/{index}.png``, which the browser caches; answers name them by ``url``.
 """

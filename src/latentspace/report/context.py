@@ -27,14 +27,17 @@ SECTION_BUILDERS: tuple[Callable[[Sources], Section], ...] = (
 
 
 def build_context(
-    run_dir: str | Path, options: EvaluateOptions = EvaluateOptions(), device: str = "cpu",
+    run_dir: str | Path, options: EvaluateOptions | None = None, device: str = "cpu",
     progress: Progress = NULL_PROGRESS, on_section: Callable[[str], None] | None = None,
 ) -> ReportContext:
     """Gather the whole report of a run. The evaluation comes from ``<run>/evaluation.json`` when it holds
-    these options for the current weights, else it is measured (and cached) first. on_section(title) is
-    called before each section, for a terminal to say where it is."""
+    these options (None: any options) for the current weights, else it is measured (and cached) first, with
+    the default options when none are given. on_section(title) is called before each section, for a terminal
+    to say where it is."""
     run_dir = Path(run_dir)
-    evaluation = api.evaluate(run_dir, options, device=device, progress=progress)
+    evaluation = api.cached_evaluation(run_dir, None) if options is None else None
+    if evaluation is None:
+        evaluation = api.evaluate(run_dir, options or EvaluateOptions(), device=device, progress=progress)
     train, _ = api.split_codes(run_dir, "train", device, progress)
     test, _ = api.split_codes(run_dir, "test", device, progress)
     config = read_json(run_dir / "config.json")
