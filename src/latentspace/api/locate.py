@@ -24,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from latentspace.api.common import Device, cached_codes, colouring, model_key, open_model, read_image
+from latentspace.api.common import Device, cached_codes, colouring, model_key, open_model, read_image, read_keyed
 from latentspace.api.points import NEIGHBOURS, LatentMap, cached_map, nearest_train
 from latentspace.api.priors import fitted_gmm
 from latentspace.data import ImageSet, available
@@ -233,16 +232,9 @@ def _calibration_key(run: Run, n_images: int, options: LocateOptions) -> dict[st
 
 
 def _read_calibration(path: Path, key: dict[str, str]) -> ManifoldScores | None:
-    if not path.is_file():
-        return None
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            if f.metadata() != key:
-                return None
-            arrays = {name: f.get_tensor(name) for name in (*SCORES, "elbo", "z")}
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{path}: damaged calibration cache ({e}); delete it and it will be rebuilt") from None
-    return ManifoldScores(**arrays, k=int(key["k"]))
+    names = (*SCORES, "elbo", "z")
+    arrays = read_keyed(path, key, names, "calibration cache")
+    return None if arrays is None else ManifoldScores(**dict(zip(names, arrays)), k=int(key["k"]))
 
 
 def calibration(run: Run, model: Autoencoder, options: LocateOptions = LocateOptions(),
