@@ -33,8 +33,6 @@ from latentspace.metrics.sap import sap
 from latentspace.models import Autoencoder
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
-IDX_GREY = ("mnist", "fashion-mnist", "kmnist")  # the data whose binarised NLL the literature reports
-
 
 @dataclass(frozen=True)
 class Reconstruction:

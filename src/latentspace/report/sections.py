@@ -30,7 +30,8 @@ def gif(title: str, caption: str, frames: list[Image.Image]) -> Figure:
 
 
 def enlarge(img: Image.Image, tile: int, min_tile: int = MIN_TILE_PX) -> Image.Image:
-    """``img`` made of ``tile``-pixel images, enlarged (nearest neighbour) so each is at least ``min_tile``."""
+    """``img`` made of ``tile``-pixel parts (or ``tile`` = its width: the whole picture), enlarged by an integer
+    factor (nearest neighbour) so each part is at least ``min_tile`` pixels."""
     s = max(1, -(-min_tile // tile))
     return img if s == 1 else img.resize((img.width * s, img.height * s), Image.NEAREST)
 
@@ -189,8 +190,7 @@ def interpolation(src: Sources) -> Section:
             f"exposure. Lower rows: straight (lerp) and spherical (slerp) paths in latent space, decoded; {quote}.",
             interpolation_figure(result.paths, result.scores, min_tile=80)),
         gif("the same paths, played", "Pixel, lerp and slerp frames side by side, t from 0 to 1.",
-            [f.resize((f.width * 2, f.height * 2), Image.NEAREST) if f.width < MIN_GIF_WIDTH else f
-             for f in interpolation_frames(result.paths)]),
+            [enlarge(f, f.width, MIN_GIF_WIDTH) for f in interpolation_frames(result.paths)]),
     )
     rows = tuple(table.rows())
     tab = Table(f"Realness of the middle frames (t in {table.middle[0]:g}..{table.middle[1]:g}) over "
