@@ -1,7 +1,8 @@
 """latentspace: learn the latent space of a set of images, then see it, measure it and use it."""
 from __future__ import annotations
 
-from latentspace.data import ImageSet, load as load_data
+from typing import Any
+
 from latentspace.utils.version import __version__
 
 
@@ -10,6 +11,20 @@ def load(run_dir, device="cpu"):
     from latentspace.api import load as _load  # imported on use: the API pulls in sklearn and matplotlib
 
     return _load(run_dir, device)
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import latentspace` (and so the console script) starts without numpy, so Ctrl-C at start-up is
+    # caught by cli.entry instead of printing a traceback from deep inside an import.
+    if name == "ImageSet":
+        from latentspace.data import ImageSet
+
+        return ImageSet
+    if name == "load_data":
+        from latentspace.data import load
+
+        return load
+    raise AttributeError(f"module 'latentspace' has no attribute {name!r}")
 
 
 __all__ = ["ImageSet", "load_data", "load", "__version__"]

@@ -35,6 +35,8 @@ from latentspace.api.edits import (
     axis_table,
     edit,
     run_directions,
+    save_run_directions,
+    saved_directions,
     traverse,
 )  # fmt: skip
 from latentspace.api.export import ExportResult, export, projector_metadata
@@ -68,6 +70,7 @@ __all__ = [
     "CODES_FORMAT", "Device", "ImageRef", "cached_codes", "codes_path", "colouring", "image_ref", "load",
     "model_key", "open_model", "read_image", "resolve_image", "run_evaluator", "split_codes",
     "DIRECTIONS_FILE", "AttributeFit", "TraverseResult", "attributes", "axis_table", "edit", "run_directions", "traverse",
+    "save_run_directions", "saved_directions",
     "ExportResult", "export", "projector_metadata",
     "DIFFUSION_META", "DIFFUSION_WEIGHTS", "GMM_FILE", "PRIOR_KINDS", "fitted_diffusion", "fitted_gmm", "gmm_sampler",
     "prior", "sampler_for",

@@ -16,8 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
 
 from latentspace.data import ImageSet
 from latentspace.data.folder import decode_image
@@ -27,7 +25,7 @@ from latentspace.metrics import evaluator as evaluator_module
 from latentspace.metrics.evaluator import Evaluator, EvaluatorConfig
 from latentspace.models import Autoencoder
 from latentspace.train.run import MODEL, Run, open_run
-from latentspace.utils.files import write_atomic
+from latentspace.utils.files import CHECKSUM_KEY, read_safetensors, safetensors_metadata, save_safetensors
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
@@ -78,8 +76,13 @@ def resolve_image(ref: ImageRef, run: Run, test: ImageSet | None) -> tuple[np.nd
 
 
 def model_key(run: Run) -> dict[str, str]:
-    """What a cache depends on: the weights file, by modification time and size (safetensors metadata is str)."""
-    stat = (run.path / MODEL).stat()
+    """What a cache depends on: the weights' content, by the checksum stored in model.safetensors (files written
+    before checksums: by modification time and size). Reads only the file's header."""
+    path = run.path / MODEL
+    digest = safetensors_metadata(path).get(CHECKSUM_KEY)
+    if digest is not None:
+        return {"model_sha256": digest}
+    stat = path.stat()
     return {"model_mtime_ns": str(stat.st_mtime_ns), "model_size": str(stat.st_size)}
 
 
@@ -95,12 +98,13 @@ def read_keyed(
     if not path.is_file():
         return None
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            if f.metadata() != key:
-                return None
-            return tuple(f.get_tensor(n) for n in names)
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{path}: damaged {what} ({e}); delete it and it will be rebuilt") from None
+        arrays, meta = read_safetensors(path, framework="numpy")
+    except ValueError as e:
+        raise ValueError(f"{e}; it is a {what}: delete it and it will be rebuilt") from None
+    meta.pop(CHECKSUM_KEY, None)
+    if meta != key or not all(n in arrays for n in names):
+        return None
+    return tuple(arrays[n] for n in names)
 
 
 def cached_codes(run: Run, model: Autoencoder, split: str, progress: Progress) -> tuple[ImageSet, np.ndarray]:
@@ -116,7 +120,7 @@ def cached_codes(run: Run, model: Autoencoder, split: str, progress: Progress) -
     if z is None:
         log.info("encoding the %s split of %s (%d images) into %s", split, images.name, len(images), path)
         z = encode_images(model, images.images, progress=progress)
-        write_atomic(path, lambda tmp: save_file({"z": z}, str(tmp), metadata=key))
+        save_safetensors(path, {"z": z}, key, framework="numpy")
     return images, z
 
 

@@ -13,6 +13,7 @@ from latentspace.api.common import (
     Device,
     ImageRef,
     cached_codes,
+    model_key,
     open_model,
     resolve_image,
 )
@@ -26,7 +27,7 @@ from latentspace.latent.directions import (
     conditional_direction,
     edit_latents,
     fit_direction,
-    load_directions, save_directions,
+    read_directions, save_directions,
 )  # fmt: skip
 from latentspace.latent.traverse import DEFAULT_VALUES, traversal_grid
 from latentspace.metrics.disentanglement import AxisFactorTable, axis_factor_table
@@ -120,32 +121,44 @@ def run_directions(
     """Every attribute direction of the run: those in ``directions.json`` when it exists, else fitted now with
     ``method`` and saved there (so the report, the explorer and ``edit`` share one set). Empty for data without
     labels or factors."""
-    path = run.path / DIRECTIONS_FILE
-    if path.is_file():
-        saved = load_directions(path)
-        if all(d.vector.shape == (model.config.latent_dim,) for d in saved):
-            return saved
-        log.warning("%s: directions do not match the model's %d-d latent; refitting", path, model.config.latent_dim)
+    saved = saved_directions(run)
+    if saved is not None:
+        return saved
     train = run.dataset("train")
     if train.labels is None and train.factors is None:
         return []
     directions = [f.direction for f in _fit_attributes(run, model, method, (), None, progress)]
-    save_directions(path, directions)
+    save_run_directions(run, directions)
+    return directions
+
+
+def save_run_directions(run: Run, directions: Sequence[AttributeDirection]) -> Path:
+    """Write the run's directions.json, keyed by the weights they were fitted on."""
+    return save_directions(run.path / DIRECTIONS_FILE, directions, model=model_key(run))
+
+
+def saved_directions(run: Run) -> list[AttributeDirection] | None:
+    """The directions in the run's directions.json, or None when absent or fitted on other weights (training
+    went on since, or the file predates keyed directions): a stale direction edits along the wrong axis."""
+    path = run.path / DIRECTIONS_FILE
+    if not path.is_file():
+        return None
+    directions, key = read_directions(path)
+    if key != model_key(run):
+        log.warning("%s: fitted on other weights than the run's model.safetensors; refitting", path)
+        return None
     return directions
 
 
 def _direction(run: Run, model: Autoencoder, attr: str, progress: Progress) -> AttributeDirection:
-    """``attr`` from the run's directions.json when present, else fitted now (logistic) and not saved."""
-    path = run.path / DIRECTIONS_FILE
-    if path.is_file():
-        saved = {d.name: d for d in load_directions(path)}
-        if attr not in saved:
-            raise ValueError(f"{path}: has no direction {attr!r}; it has {', '.join(saved) or 'none'}")
-        d = saved[attr]
-        if d.vector.shape != (model.config.latent_dim,):
-            raise ValueError(f"{path}: direction {attr!r} has {d.vector.shape[0]} values, the model's latent "
-                             f"{model.config.latent_dim}; refit with `latentspace attributes`")
-        return d
+    """``attr`` from the run's directions.json when current, else fitted now (logistic) and not saved."""
+    saved = saved_directions(run)
+    if saved is not None:
+        by_name = {d.name: d for d in saved}
+        if attr not in by_name:
+            path = run.path / DIRECTIONS_FILE
+            raise ValueError(f"{path}: has no direction {attr!r}; it has {', '.join(by_name) or 'none'}")
+        return by_name[attr]
     fits = _fit_attributes(run, model, "logistic", (), (attr,), progress)
     if not fits:
         raise ValueError(f"attribute {attr!r} has one class only in the training data: no direction to edit along")
@@ -160,6 +173,8 @@ def edit(
     projections) and decoded: uint8 (S, C, H, W). Strength 0 is the reconstruction."""
     if len(strengths) == 0:
         raise ValueError("strengths is empty: give at least one edit strength")
+    if not np.isfinite(np.asarray(strengths, dtype=np.float64)).all():
+        raise ValueError(f"strengths must be finite numbers, got {list(strengths)}")
     run, model = open_model(run_dir, device)
     pixels, _ = resolve_image(image, run, None)
     direction = _direction(run, model, attr, progress)

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.numpy import save_file
 
 from latentspace.api.common import Device, cached_codes, colouring, model_key, open_model, read_image, read_keyed
 from latentspace.api.points import NEIGHBOURS, LatentMap, cached_map, nearest_train
@@ -38,7 +37,7 @@ from latentspace.metrics.ood import (
 from latentspace.metrics.separation import Separation, separation
 from latentspace.models import Autoencoder
 from latentspace.train.run import Run
-from latentspace.utils.files import write_atomic
+from latentspace.utils.files import save_safetensors
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
@@ -250,7 +249,7 @@ def calibration(run: Run, model: Autoencoder, options: LocateOptions = LocateOpt
         log.info("scoring the %d test images of %s (cached in %s)", len(test), test.name, path)
         scores = score_images(run, model, test.images, options, progress)
         arrays = {**{name: getattr(scores, name) for name in (*SCORES, "elbo")}, "z": scores.z}
-        write_atomic(path, lambda tmp: save_file(arrays, str(tmp), metadata=key))
+        save_safetensors(path, arrays, key, framework="numpy")
     combined = combined_score(scores.table(), scores.table(), leave_one_out=True)
     return Calibration(test=scores, combined=combined, percentile=options.percentile)
 

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from safetensors.numpy import save_file
 
 from latentspace.api.common import Device, cached_codes, model_key, open_model, read_keyed
 from latentspace.api.maps import MAX_EMBED_POINTS
@@ -48,7 +47,7 @@ from latentspace.metrics.evaluator import (
     load_evaluator,
 )
 from latentspace.train.run import Run
-from latentspace.utils.files import read_json, write_atomic
+from latentspace.utils.files import read_json, save_safetensors
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
@@ -167,8 +166,7 @@ def cached_map(run: Run, z_test: np.ndarray, method: str = "pca", seed: int = 0,
         return None
     log.info("computing the %s map of %d test codes (cached in %s)", method, min(len(z_test), MAX_EMBED_POINTS), path)
     result = embed_map(z_test, method, seed)
-    write_atomic(path, lambda tmp: save_file({"index": result.index.astype(np.int64), "xy": result.xy},
-                                             str(tmp), metadata=key))
+    save_safetensors(path, {"index": result.index.astype(np.int64), "xy": result.xy}, key, framework="numpy")
     return result
 
 

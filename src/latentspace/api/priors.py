@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from safetensors.torch import save_file
 
 from latentspace.api.common import Device, cached_codes, model_key, open_model
 from latentspace.latent.diffusion import DiffusionConfig, DiffusionPrior
 from latentspace.latent.samplers import Generator, GMMSampler, PriorSampler
 from latentspace.models import Autoencoder
 from latentspace.train.run import Run
-from latentspace.utils.files import read_json, read_safetensors, write_atomic, write_json
+from latentspace.utils.files import read_json, read_safetensors, save_safetensors, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ def fitted_diffusion(
     prior = DiffusionPrior(config).fit(z, progress)
     seconds = time.perf_counter() - start
     tensors, meta = prior.state()
-    write_atomic(run.path / DIFFUSION_WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": "latentspace.prior/1"}))
+    save_safetensors(run.path / DIFFUSION_WEIGHTS, tensors, {"format": "latentspace.prior/1"})
     write_json(run.path / DIFFUSION_META, {"key": _diffusion_key(run, config), **meta, "fit_seconds": seconds})
     return prior
 

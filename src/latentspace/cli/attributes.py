@@ -10,7 +10,7 @@ from rich.table import Table
 from latentspace import api
 from latentspace.cli.console import RichProgress
 from latentspace.cli.encode import DeviceOpt, RunArg
-from latentspace.latent.directions import METHODS, save_directions
+from latentspace.latent.directions import METHODS
 from latentspace.utils.device import pick_device
 
 out = Console()
@@ -48,7 +48,7 @@ def attributes_command(
                           device=pick_device(device), progress=RichProgress())
     if not fits:
         raise ValueError(f"{run_dir}: the run's data has no labels or factors with two classes: no directions")
-    path = save_directions(run_dir / api.DIRECTIONS_FILE, [f.direction for f in fits])
+    path = api.save_run_directions(api.open_run(run_dir), [f.direction for f in fits])
     out.print(attribute_table(fits))
     out.print(f"wrote {path}: {len(fits)} directions", markup=False, highlight=False, soft_wrap=True)
 

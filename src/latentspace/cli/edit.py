@@ -1,6 +1,7 @@
 """`latentspace edit`: move an image along an attribute direction, one strength per tile."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,8 @@ def parse_floats(text: str, flag: str) -> tuple[float, ...]:
                                  param_hint=flag) from None
     if not values:
         raise typer.BadParameter(f"expected at least one number, got {text!r}", param_hint=flag)
+    if not all(math.isfinite(v) for v in values):
+        raise typer.BadParameter(f"expected finite numbers, got {text!r}", param_hint=flag)
     return values
 
 
@@ -44,7 +47,7 @@ def edit_command(
                       progress=RichProgress())
     strip = edit_strip(images, values, attr)
     save_image(strip, out_path)
-    source = "directions.json" if (run_dir / api.DIRECTIONS_FILE).is_file() else "a direction fitted now"
+    source = "directions.json" if api.saved_directions(api.open_run(run_dir)) is not None else "a direction fitted now"
     out.print(f"wrote {out_path}: image {image} edited along {attr} ({source}) at {len(values)} strengths, "
               f"{strip.width}x{strip.height} px", markup=False, highlight=False, soft_wrap=True)
 

@@ -38,11 +38,32 @@ _register_all()
 
 
 def main() -> None:
-    """Console entry point: user errors (ValueError, FileNotFoundError, KeyError) become one red line, exit 2."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    """Console entry point: user errors (ValueError, OSError, KeyError) become one red line and exit 2;
+    Ctrl-C at any moment (start-up included) becomes one line and exit 130."""
     try:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         app()
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+    except (ValueError, OSError, KeyError) as e:
+        _fail(error_line(e), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+def error_line(e: BaseException) -> str:
+    """One line for the user: the message, never a traceback; OSErrors name their file."""
+    if isinstance(e, KeyError) and e.args:
+        text = str(e.args[0])
+    elif isinstance(e, OSError) and e.strerror:
+        where = f"{e.filename}: " if e.filename else ""
+        text = f"{where}{e.strerror}"
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())
+
+
+def _fail(message: str, code: int) -> None:
+    try:
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    except KeyboardInterrupt:  # a second Ctrl-C while printing: still exit with the code, quietly
+        pass
+    sys.exit(code)

@@ -1,7 +1,12 @@
 """`latentspace train`: fit a model to a dataset into a run folder (or continue one with --resume)."""
 from __future__ import annotations
 
+import math
+import os
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,8 +18,10 @@ from rich.table import Table
 from latentspace.cli.console import RichProgress
 from latentspace.data import ImageSet, available, load
 from latentspace.models import OBJECTIVES, Autoencoder, ModelConfig, build
+from latentspace.models.config import MAX_SIZE, MIN_SIZE
 from latentspace.train import TrainConfig, fit, is_run_folder, open_run
 from latentspace.utils.device import pick_device
+from latentspace.utils.lock import LOCK_FILE, FolderLock
 
 out = Console()  # results on stdout; the progress bar is on stderr
 
@@ -61,11 +68,14 @@ def train_command(
 ) -> None:
     """Train an autoencoder on a dataset; the run folder then feeds every other command."""
     given = {k: v for k, v in locals().items() if v is not None}
-    if resume:
-        run_config = _resumed_config(out_dir, given)
-    else:
-        _check_fresh_folder(out_dir)
-        run_config = None
+    _check_options(given)
+    with _claimed(out_dir, resume):
+        _train(out_dir, given, resume, device, compile, threads)
+
+
+def _train(out_dir: Path, given: dict[str, Any], resume: bool, device: str, compile: bool,
+           threads: int | None) -> None:
+    run_config = _resumed_config(out_dir, given) if resume else None
     base = TrainConfig.from_dict(run_config["train"]) if run_config else TrainConfig()
     train_config = base.with_changes(  # validated before the data is loaded
         **{field: given[opt] for opt, field in TRAIN_OPTIONS.items() if opt in given},
@@ -74,7 +84,9 @@ def train_command(
     dev = pick_device(device)
     if threads is not None:
         torch.set_num_threads(threads)
-    data_info = run_config["data"] if run_config else _data_info(given)
+    data_info = (run_config["data"] or {}) if run_config else _data_info(given)
+    if not data_info.get("name"):
+        raise ValueError(f"{out_dir / 'config.json'}: has no 'data' entry naming the images it was trained on")
     train_set, test_set = (_load(data_info, split) for split in ("train", "test"))
     if run_config:
         model_config = ModelConfig.from_dict(run_config["model"])
@@ -96,10 +108,53 @@ def train_command(
     out.print(f"run folder: {out_dir}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _check_options(given: dict[str, Any]) -> None:
+    """Refuse option values no run can use before anything is read or written."""
+    for flag in ("beta", "alpha", "gamma", "lr"):
+        value = given.get(flag)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"--{flag} {value}: expected a finite number")
+    most = max(4 * (os.cpu_count() or 1), 64)
+    if given.get("threads") is not None and not 1 <= given["threads"] <= most:
+        raise ValueError(f"--threads {given['threads']}: expected 1..{most} (this machine has {os.cpu_count()} CPUs)")
+    if given.get("size") is not None and not MIN_SIZE <= given["size"] <= MAX_SIZE:
+        raise ValueError(f"--size {given['size']}: expected {MIN_SIZE}..{MAX_SIZE} pixels")
+
+
+@contextmanager
+def _claimed(out_dir: Path, resume: bool) -> Iterator[None]:
+    """Hold the run folder's lock (one writer at a time) around the whole command. A fresh folder this
+    command created is removed again if the command fails before writing anything into it."""
+    if resume:
+        open_run(out_dir)  # a folder that is no run gets that message, and no lock file
+    else:
+        _check_fresh_folder(out_dir)
+    created = not out_dir.exists()
+    lock = FolderLock(out_dir, "latentspace train") if is_main_process() else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        if not resume:
+            _check_fresh_folder(out_dir)  # again: another writer may have finished between the check and the lock
+        yield
+    except BaseException:
+        if created and {p.name for p in out_dir.iterdir()} <= {LOCK_FILE}:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun launch, or a plain process: the one that writes the run folder."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _check_fresh_folder(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} is a file, expected a folder for the run")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
+    if out_dir.is_dir() and any(p.name != LOCK_FILE for p in out_dir.iterdir()):
         what = "holds a run" if is_run_folder(out_dir) else "is not empty"
         raise ValueError(f"--out {out_dir} {what}; pass --resume to continue it, or choose another --out")
 
@@ -109,7 +164,7 @@ def _resumed_config(out_dir: Path, given: dict[str, Any]) -> dict[str, Any]:
     run = open_run(out_dir)
     config = run.config
     saved = {**{o: config["model"].get(f) for o, f in MODEL_OPTIONS.items()},
-             **{o: config["data"].get(f) for o, f in DATA_OPTIONS.items()},
+             **{o: run.data_info.get(f) for o, f in DATA_OPTIONS.items()},
              **{o: config["train"].get(f) for o, f in TRAIN_OPTIONS.items()},
              "model": config["model"].get("objective")}
     for option, value in given.items():

@@ -51,6 +51,9 @@ def check_latents(model: nn.Module, z: np.ndarray | torch.Tensor) -> None:
         raise ValueError(f"latents must be (N, {d}), got shape {tuple(z.shape)}; a single code needs z[None]")
     if z.shape[1] != d:
         raise ValueError(f"latent has {z.shape[1]} values, model expects {d}")
+    finite = torch.isfinite(z) if isinstance(z, torch.Tensor) else np.isfinite(np.asarray(z, dtype=np.float64))
+    if not bool(finite.all()):
+        raise ValueError("latents hold NaN or inf values: a code must be finite numbers")
 
 
 def encode_images(

@@ -225,13 +225,25 @@ def edit_latents(z: np.ndarray, direction: AttributeDirection, strengths: Sequen
     return (z[..., None, :] + steps).astype(np.float32)
 
 
-def save_directions(path: str | Path, directions: Sequence[AttributeDirection]) -> Path:
-    """Write directions as JSON {"directions": [...]} atomically."""
-    return write_json(path, {"directions": [d.to_dict() for d in directions]})
+def save_directions(path: str | Path, directions: Sequence[AttributeDirection],
+                    model: dict[str, str] | None = None) -> Path:
+    """Write directions as JSON {"directions": [...], "model": key} atomically; ``model`` names the weights the
+    directions were fitted on, so a later reader can tell they went stale."""
+    return write_json(path, {"directions": [d.to_dict() for d in directions], "model": model})
 
 
 def load_directions(path: str | Path) -> list[AttributeDirection]:
+    return read_directions(path)[0]
+
+
+def read_directions(path: str | Path) -> tuple[list[AttributeDirection], dict[str, str] | None]:
+    """The directions of a file and the key of the weights they were fitted on (None when not recorded)."""
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("directions"), list):
         raise ValueError(f"{path}: expected a JSON object with a 'directions' list")
-    return [AttributeDirection.from_dict(d) for d in data["directions"]]
+    try:
+        directions = [AttributeDirection.from_dict(d) for d in data["directions"]]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: damaged direction entry ({e})") from None
+    model = data.get("model")
+    return directions, model if isinstance(model, dict) else None

@@ -26,13 +26,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from latentspace.data import ImageSet
 from latentspace.data.transforms import to_float
 from latentspace.latent.codes import evaluating, model_device
-from latentspace.utils.files import read_json, read_safetensors, write_atomic, write_json
+from latentspace.utils.files import read_json, read_safetensors, save_safetensors, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -315,7 +314,7 @@ def save_evaluator(evaluator: Evaluator, folder: str | Path, metadata: dict[str,
     each atomically; config.json last, so a config.json whose key matches always sits beside its weights."""
     folder = Path(folder)
     state = {k: v.detach().to("cpu").contiguous() for k, v in evaluator.state_dict().items()}
-    write_atomic(folder / WEIGHTS, lambda p: save_file(state, str(p), metadata={"format": "latentspace-evaluator"}))
+    save_safetensors(folder / WEIGHTS, state, {"format": "latentspace-evaluator"})
     entry = {"evaluator": evaluator.config.to_dict(), "test_accuracy": evaluator.test_accuracy_}
     write_json(folder / CONFIG, {**(metadata or {}), **entry})
     return folder

@@ -1,6 +1,7 @@
 """ModelConfig: everything needed to rebuild a model, validated once, never edited."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 OBJECTIVES = ("ae", "vae", "beta-vae", "beta-tcvae")
@@ -11,6 +12,14 @@ MIN_SIZE, MAX_SIZE = 16, 256
 def default_likelihood(channels: int) -> str:
     """Grey images (digits, sprites) are near-binary ink: Bernoulli. Colour images: Gaussian with learned sigma."""
     return "bernoulli" if channels == 1 else "gaussian"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,7 @@ class ModelConfig:
     hidden: int = 256
 
     def __post_init__(self) -> None:
+        self._check_types()
         shape = tuple(int(s) for s in self.image_shape)
         object.__setattr__(self, "image_shape", shape)
         if len(shape) != 3 or shape[0] not in (1, 3):
@@ -65,6 +75,24 @@ class ModelConfig:
         if self.width < 1 or self.hidden < 0:
             raise ValueError(f"ModelConfig.width must be >= 1 and hidden >= 0, got {self.width}, {self.hidden}")
 
+    def _check_types(self) -> None:
+        """JSON gives 16.0 for 16 and null for anything: catch those here, not deep inside torch."""
+        if not isinstance(self.image_shape, (tuple, list)) or not all(_is_int(s) for s in self.image_shape):
+            raise ValueError(f"ModelConfig.image_shape must be three integers, got {self.image_shape!r}")
+        for name in ("latent_dim", "width", "hidden"):
+            if not _is_int(getattr(self, name)):
+                raise ValueError(f"ModelConfig.{name} must be an integer, got {getattr(self, name)!r}")
+        for name in ("beta", "alpha", "gamma", "sigma"):
+            value = getattr(self, name)
+            if not (value is None and name == "sigma") and not _is_finite(value):
+                raise ValueError(f"ModelConfig.{name} must be a finite number, got {value!r}")
+        for name in ("objective", "likelihood"):
+            value = getattr(self, name)
+            if not isinstance(value, str) and not (value is None and name == "likelihood"):
+                raise ValueError(f"ModelConfig.{name} must be a string, got {value!r}")
+        if not isinstance(self.binarize, bool):
+            raise ValueError(f"ModelConfig.binarize must be true or false, got {self.binarize!r}")
+
     @property
     def is_variational(self) -> bool:
         return self.objective != "ae"
@@ -76,6 +104,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"model config must be a JSON object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

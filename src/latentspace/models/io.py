@@ -5,11 +5,10 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 from latentspace.models.autoencoder import Autoencoder
 from latentspace.models.config import ModelConfig
-from latentspace.utils.files import read_json, read_safetensors, write_atomic, write_json
+from latentspace.utils.files import read_json, read_safetensors, save_safetensors, write_json
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -20,7 +19,7 @@ def save_model(model: Autoencoder, run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     meta = {"format": "latentspace", "model_config": json.dumps(model.config.to_dict())}
-    write_atomic(run_dir / WEIGHTS, lambda p: save_file(state, str(p), metadata=meta))
+    save_safetensors(run_dir / WEIGHTS, state, meta)
     config_path = run_dir / CONFIG
     config = read_json(config_path) if config_path.exists() else {}
     if config.get("model") != model.config.to_dict():
@@ -54,6 +53,13 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoe
     return model.to(device).eval()
 
 
+def require_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse weights holding NaN or inf: every code and image made from them would be garbage."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{path}: tensor {bad[0]} holds NaN or inf values ({len(bad)} tensor(s) affected)")
+
+
 def check_weights(model: Autoencoder, state: dict[str, torch.Tensor], path: Path) -> None:
     """Load ``state`` into ``model``; missing, extra or mis-shaped tensors raise ValueError naming the file."""
     expected = model.state_dict()
@@ -66,4 +72,5 @@ def check_weights(model: Autoencoder, state: dict[str, torch.Tensor], path: Path
             raise ValueError(
                 f"{path}: tensor {k} has shape {tuple(state[k].shape)}, config.json implies {tuple(v.shape)}"
             )
+    require_finite(state, path)
     model.load_state_dict(state)

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
-from latentspace.utils.files import read_safetensors, write_atomic
+from latentspace.models.io import require_finite
+from latentspace.utils.files import read_safetensors, save_safetensors
 
 FORMAT = "latentspace.trainer_state/1"
 _OPT, _RNG, _MODEL = "opt.state.", "rng.", "model."
@@ -71,7 +71,7 @@ def save_trainer_state(
         "opt_plain_state": json.dumps(plain_state),
         "extra": json.dumps(extra),
     }
-    return write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return save_safetensors(path, tensors, metadata)
 
 
 def load_trainer_state(path: str | Path, optimizer: torch.optim.Optimizer | None = None) -> TrainerState:
@@ -93,6 +93,7 @@ def load_trainer_state(path: str | Path, optimizer: torch.optim.Optimizer | None
         extra = json.loads(metadata["extra"])
     except (KeyError, ValueError) as e:
         raise ValueError(f"{path}: damaged trainer state metadata ({_first_line(e)})") from None
+    require_finite(tensors, path)
     if optimizer is not None:
         try:
             optimizer.load_state_dict(_optimizer_state(path, tensors, plain_state, param_groups))

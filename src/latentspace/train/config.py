@@ -54,6 +54,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """Inverse of to_dict; unknown keys are an error (a typo must not silently become a default)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"train config must be a JSON object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

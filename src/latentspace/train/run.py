@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import save_file
 
 from latentspace.data import ImageSet
 from latentspace.data import load as load_data
@@ -27,6 +26,7 @@ from latentspace.utils.files import (
     read_json,
     read_jsonl,
     read_safetensors,
+    save_safetensors,
     write_atomic,
     write_json,
 )
@@ -107,7 +107,20 @@ def open_run(run_dir: str | Path) -> Run:
         run.model_config, run.train_config  # validate both now: errors belong to opening, not to later use
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path / CONFIG}: invalid config ({e})") from None
+    _check_data_entry(path / CONFIG, config.get("data"))
     return run
+
+
+def _check_data_entry(path: Path, data: Any) -> None:
+    """The "data" entry names where the run's images come from; null means none recorded."""
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: 'data' must be an object or null, got {type(data).__name__}")
+    for key, value in data.items():
+        expected = str if key in ("name", "data_dir") else int
+        if value is not None and (not isinstance(value, expected) or isinstance(value, bool)):
+            raise ValueError(f"{path}: data.{key} must be {expected.__name__} or null, got {value!r}")
 
 
 def is_run_folder(path: str | Path) -> bool:
@@ -147,7 +160,7 @@ def keep_metrics_through(run_dir: Path, epoch: int) -> None:
 
 def write_snapshots(path: Path, snapshots: dict[str, np.ndarray]) -> Path:
     arrays = {k: np.ascontiguousarray(v) for k, v in snapshots.items()}
-    return write_atomic(path, lambda tmp: save_file(arrays, str(tmp), metadata={"format": "latentspace.snapshots/1"}))
+    return save_safetensors(path, arrays, {"format": "latentspace.snapshots/1"}, framework="numpy")
 
 
 def read_snapshots(path: Path) -> dict[str, np.ndarray]:

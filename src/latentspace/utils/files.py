@@ -1,6 +1,7 @@
 """Atomic writes: every file latentspace writes appears whole or not at all (temp file + rename)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -103,19 +104,84 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return out
 
 
+CHECKSUM_KEY = "latentspace.sha256"
+_HEADER_LIMIT = 100 * 1024 * 1024  # safetensors' own bound on the JSON header
+
+
+def save_safetensors(path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, str] | None = None,
+                     framework: str = "pt") -> Path:
+    """Write tensors ("pt") or arrays ("numpy") atomically, with a SHA-256 of the data in the metadata.
+
+    The checksum covers every tensor byte, so a flipped bit anywhere in the data is caught on load.
+    """
+    save = _codec(framework)[0]
+    raw = save(tensors, metadata=dict(metadata or {}))
+    digest = hashlib.sha256(_split_safetensors(raw, "<new>")[1]).hexdigest()
+    return write_bytes(path, save(tensors, metadata={**(metadata or {}), CHECKSUM_KEY: digest}))
+
+
 def read_safetensors(path: str | os.PathLike, framework: str = "pt") -> tuple[dict[str, Any], dict[str, str]]:
     """All tensors ("pt") or arrays ("numpy") of a safetensors file, and its metadata.
 
-    A missing, truncated or tampered file raises ValueError naming it; nothing is ever unpickled.
+    A missing, truncated, corrupt or tampered file (checksum mismatch) raises ValueError naming it; files
+    without a checksum (written by other tools or before 0.2) load unchecked. Nothing is ever unpickled.
     """
-    from safetensors import SafetensorError, safe_open  # imported here: utils stays free of heavy imports
+    from safetensors import SafetensorError  # imported here: utils stays free of heavy imports
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
+    raw = path.read_bytes()
+    header, data = _split_safetensors(raw, path)
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError(f"{path}: not a readable safetensors file (metadata must map strings to strings)")
+    expected = meta.get(CHECKSUM_KEY)
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise ValueError(f"{path}: checksum mismatch: the file is damaged (bytes changed after it was written)")
     try:
-        with safe_open(str(path), framework=framework, device="cpu") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
-    except (SafetensorError, OSError, RuntimeError) as e:
+        return _codec(framework)[1](raw), dict(meta)
+    except (SafetensorError, OSError, RuntimeError, ValueError, TypeError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): {first}") from None
+
+
+def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a safetensors file, reading only its header; ValueError names a damaged file."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            raw = head + f.read(n) if 0 <= n <= _HEADER_LIMIT else head
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror})") from None
+    meta = _split_safetensors(raw, path)[0].get("__metadata__") or {}
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def _split_safetensors(raw: bytes, path: object) -> tuple[dict, bytes]:
+    """(header JSON, data bytes) of a safetensors file's bytes; malformed framing raises ValueError."""
+    bad = f"{path}: not a readable safetensors file (truncated or corrupt?)"
+    if len(raw) < 8:
+        raise ValueError(f"{bad}: {len(raw)} bytes")
+    n = int.from_bytes(raw[:8], "little")
+    if n > min(_HEADER_LIMIT, len(raw) - 8):
+        raise ValueError(f"{bad}: header length {n} exceeds the file")
+    try:
+        header = json.loads(raw[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{bad}: header is not JSON") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{bad}: header is not a JSON object")
+    return header, raw[8 + n:]
+
+
+def _codec(framework: str):
+    if framework == "pt":
+        from safetensors.torch import load, save
+    elif framework == "numpy":
+        from safetensors.numpy import load, save
+    else:
+        raise ValueError(f"framework must be 'pt' or 'numpy', got {framework!r}")
+    return save, load
