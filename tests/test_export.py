@@ -72,3 +72,69 @@ def test_mismatched_inputs_are_errors(tmp_path):
         export_projector(tmp_path, z, metadata={"label": [1, 2, 3]})
     with pytest.raises(ValueError, match="uint8"):
         export_projector(tmp_path, z, images[:5])
+
+
+# -- codes as a Parquet table ------------------------------------------------------------------------------
+
+def _columns(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "names": [f"dir/img {i}\tä.png" for i in range(n)],
+        "labels": rng.integers(0, 3, n),
+        "class_names": ("cat", "dog", "emu"),
+        "factors": np.stack([rng.integers(0, 2, n), rng.standard_normal(n)], axis=1).astype(np.float32),
+        "factor_names": ("glasses", "smile"),
+        "factor_values": {"glasses": ("no", "yes")},
+    }
+
+
+def test_parquet_codes_round_trip_exactly(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from latentspace.latent.codes_table import read_codes_parquet, write_codes_parquet
+
+    z, _ = _data(n=6)
+    columns = _columns()
+    path = write_codes_parquet(tmp_path / "codes.parquet", z, **columns)
+    table = pq.read_table(path)
+    assert table.column_names == ["name", "label", "factor_glasses", "factor_smile", "z"]
+    assert table.schema.field("z").type == pa.list_(pa.float32(), 3)  # one fixed-size list column
+    assert table.num_rows == 6 and table.column("name").to_pylist()[2] == "dir/img 2\tä.png"
+    back = read_codes_parquet(path)
+    assert sorted(back) == ["class_names", "factor_names", "factors", "labels", "names", "z"]
+    np.testing.assert_array_equal(back["z"], z)
+    assert back["z"].dtype == np.float32 and back["labels"].dtype == np.int64
+    np.testing.assert_array_equal(back["labels"], columns["labels"])
+    np.testing.assert_array_equal(back["factors"], columns["factors"])
+    assert back["names"].tolist() == columns["names"]
+    assert back["class_names"].tolist() == ["cat", "dog", "emu"]
+    assert back["factor_names"].tolist() == ["glasses", "smile"]
+
+
+def test_parquet_codes_without_columns_and_bad_input(tmp_path):
+    from latentspace.latent.codes_table import read_codes_parquet, write_codes_parquet
+
+    z, _ = _data(n=4)
+    back = read_codes_parquet(write_codes_parquet(tmp_path / "z.parquet", z))
+    assert sorted(back) == ["z"]
+    np.testing.assert_array_equal(back["z"], z)
+    with pytest.raises(ValueError, match="names has 3 rows, z has 4"):
+        write_codes_parquet(tmp_path / "y.parquet", z, names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="must end in .parquet"):
+        write_codes_parquet(tmp_path / "y.npz", z)
+    (tmp_path / "junk.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ValueError, match="junk.parquet: not a readable Parquet file"):
+        read_codes_parquet(tmp_path / "junk.parquet")
+
+
+def test_parquet_needs_its_extra(monkeypatch, tmp_path):
+    import importlib.util
+
+    from latentspace.latent.codes_table import write_codes_parquet
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name, *a))
+    with pytest.raises(ValueError) as info:
+        write_codes_parquet(tmp_path / "z.parquet", np.zeros((2, 3), np.float32))
+    assert str(info.value) == "Parquet output needs the parquet extra: pip install 'latentspace[parquet]'"

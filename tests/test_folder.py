@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentspace.data import folder, load
+from latentspace.data import folder, folder_cache, load
 from latentspace.data.folder import LoadReport, load_folder, load_folder_report, scan_folder
 
 COLOURS = {  # solid images: after any resize every pixel must still be this colour
@@ -101,7 +101,7 @@ def test_loads_good_images_with_labels_attributes_and_report(pets, caplog):
 def test_second_load_decodes_nothing(pets, monkeypatch):
     first, report = load_folder_report(pets, size=8)
     calls = []
-    monkeypatch.setattr(folder, "decode_image", lambda *a: calls.append(a) or np.zeros((3, 8, 8), np.uint8))
+    monkeypatch.setattr(folder_cache, "decode_image", lambda *a: calls.append(a) or np.zeros((3, 8, 8), np.uint8))
     second, again = load_folder_report(pets, size=8)
     assert calls == []
     np.testing.assert_array_equal(second.images, first.images)

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from latentspace.data import ImageSet
-from latentspace.data.folder import decode_image
+from latentspace.data.decode import ImageDecodeError, decode_image
 from latentspace.data.resize import convert_channels
 from latentspace.latent.codes import encode_images, model_device
 from latentspace.metrics import evaluator as evaluator_module
@@ -52,8 +51,10 @@ def read_image(path: str | Path, image_shape: tuple[int, int, int]) -> np.ndarra
         raise ValueError(f"{path}: no such image file (expected a test-split index or an image file)")
     try:
         rgb = decode_image(path, image_shape[1])
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: cannot read this image ({e})") from None
+    except ImageDecodeError as e:
+        raise ValueError(f"{path}: cannot read this image ({e.reason})") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read this image ({e.strerror or e})") from None
     return convert_channels(rgb[None], image_shape[0])[0]
 
 

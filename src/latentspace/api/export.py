@@ -1,8 +1,11 @@
-"""Codes out of the run: TensorBoard projector files of a split's codes with thumbnails and metadata."""
+"""Out of the run: TensorBoard projector files of a split's codes with thumbnails and metadata, and the model
+itself as ONNX graphs (models.onnx_export)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from latentspace.api.common import (
     Device,
@@ -12,6 +15,7 @@ from latentspace.api.common import (
 )
 from latentspace.data import ImageSet
 from latentspace.latent.export import export_projector
+from latentspace.models.onnx_export import OnnxExport, export_onnx
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 
@@ -59,3 +63,10 @@ def export(
     metadata = projector_metadata(images)
     export_projector(out_dir, z, images.images, metadata, name=f"{images.name} {split}")
     return ExportResult(Path(out_dir), len(z), int(z.shape[1]), tuple(metadata))
+
+
+def export_onnx_model(run_dir: str | Path, out_dir: str | Path, seed: int = 0) -> OnnxExport:
+    """Write the run's encoder and decoder as ``encoder.onnx`` / ``decoder.onnx`` with ``onnx.json`` into
+    ``out_dir``, after checking onnxruntime against torch on a random batch drawn with ``seed``."""
+    _, model = open_model(run_dir, "cpu")  # exported from CPU weights whatever device the run trained on
+    return export_onnx(model, out_dir, generator=torch.Generator().manual_seed(seed))

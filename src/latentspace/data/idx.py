@@ -4,13 +4,15 @@ Files are looked up, in order, in ``data_dir`` (or ``data_dir/<name>``), ``$LATE
 and ``cache_root()/<name>``; gzipped or raw, spelled ``train-images-idx3-ubyte`` or
 ``train-images.idx3-ubyte``. Missing files are downloaded into the cache from ``MIRRORS`` and checked
 against the official MD5 (only then: a valid re-compressed or raw copy loads too). Every file is checked
-for structure (magic number, dimensions, byte length, matching counts) before use.
+for structure (magic number, dimensions, byte length, matching counts) before use; the header is checked
+before the body is decompressed, so a gzip bomb is refused at once (``read_idx``).
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
 import logging
+import math
 import os
 import struct
 import urllib.request
@@ -18,18 +20,23 @@ import zlib
 from collections.abc import Sequence
 from http.client import HTTPException
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from latentspace.data.imageset import ImageSet
 from latentspace.utils.files import cache_root
 from latentspace.data.resize import check_channels, convert_channels, resize_images
+from latentspace.data.scan import NOT_REGULAR, open_regular
 from latentspace.utils.files import atomic_path
 
 logger = logging.getLogger(__name__)
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 IMAGE_SIDE = 28
+MAX_IDX_BYTES = 1 << 28  # 256 MiB: over 5x the largest supported file (MNIST train images, 47 MB)
+_READ_BLOCK = 1 << 20
+_DEFLATE_MAX_RATIO = 1032  # deflate never expands more than this (258-byte matches in 2 bits), even multi-member
 DOWNLOAD_TIMEOUT_S = 30.0
 # (images, labels) file stems per split, as the official sites name them (plus ".gz").
 SPLIT_FILES = {
@@ -83,35 +90,84 @@ def find_file(stem: str, dirs: Sequence[Path]) -> Path | None:
     return None
 
 
-def parse_idx(data: bytes, source: str | os.PathLike, magic: int) -> np.ndarray:
-    """Decompressed IDX bytes -> uint8 array of the header's shape; any structural problem is a ValueError."""
+def _dims(head: bytes, source: str | os.PathLike, magic: int, max_bytes: int) -> tuple[int, ...]:
+    """The shape an IDX header declares, checked before any of the body is read (or decompressed)."""
     kind = "images" if magic == IMAGE_MAGIC else "labels"
-    if len(data) < 4 or int.from_bytes(data[:4], "big") != magic:
-        got = int.from_bytes(data[:4], "big") if len(data) >= 4 else f"{len(data)} bytes"
+    if len(head) < 4 or int.from_bytes(head[:4], "big") != magic:
+        got = int.from_bytes(head[:4], "big") if len(head) >= 4 else f"{len(head)} bytes"
         raise ValueError(f"{source}: bad IDX magic number {got}, expected {magic} ({kind}, unsigned bytes)")
     ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{source}: truncated IDX header ({len(data)} of {header} bytes)")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise ValueError(
-            f"{source}: {what}: header says {kind} of shape {dims} = {expected} bytes, file holds {len(data)}"
-        )
+    if len(head) < 4 + 4 * ndim:
+        raise ValueError(f"{source}: truncated IDX header ({len(head)} of {4 + 4 * ndim} bytes)")
+    dims = struct.unpack(f">{ndim}I", head[4:4 + 4 * ndim])
+    # max(d, 1): a zero dimension makes the body empty but the shape must still be a sane one to build.
+    if math.prod(max(d, 1) for d in dims) > max_bytes:
+        raise ValueError(f"{source}: header says {kind} of shape {dims}, over the limit of {max_bytes} bytes "
+                         "(corrupt, or not one of the supported datasets)")
+    return dims
+
+
+def _size_error(source, magic: int, dims: tuple[int, ...], holds: int | None, bound: str = "") -> ValueError:
+    """holds: the bytes the file has (None: more than declared); bound: "at most " when only a bound is known."""
+    kind = "images" if magic == IMAGE_MAGIC else "labels"
+    expected = 4 + 4 * len(dims) + math.prod(dims)
+    what = "has trailing bytes" if holds is None or holds > expected else "truncated"
+    held = "more" if holds is None else f"{bound}{holds}"
+    return ValueError(f"{source}: {what}: header says {kind} of shape {dims} = {expected} bytes, file holds {held}")
+
+
+def parse_idx(data: bytes, source: str | os.PathLike, magic: int, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Decompressed IDX bytes -> uint8 array of the header's shape; any structural problem is a ValueError."""
+    dims = _dims(data[:4 + 4 * (magic & 0xFF)], source, magic, max_bytes)
+    header = 4 + 4 * len(dims)
+    if len(data) != header + math.prod(dims):
+        raise _size_error(source, magic, dims, len(data))
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
-def read_idx(path: Path, magic: int) -> np.ndarray:
-    """Read one IDX file, gzipped (recognised by its magic bytes, whatever its name) or raw."""
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
+def _read_body(stream: BinaryIO, source: Path, magic: int, max_bytes: int, at_most: int, bound: str) -> np.ndarray:
+    """Header, then exactly the declared body and one byte more (to tell trailing bytes), from a stream that
+    can yield at most ``at_most`` bytes (so a short file is refused before its body is allocated)."""
+    head = stream.read(4)
+    head += stream.read(4 * (magic & 0xFF)) if len(head) == 4 else b""
+    dims = _dims(head, source, magic, max_bytes)
+    if len(head) + math.prod(dims) > at_most:
+        raise _size_error(source, magic, dims, at_most, bound)
+    body = bytearray(math.prod(dims))  # at most max_bytes: the header was checked first
+    view, got = memoryview(body), 0
+    while got < len(body):  # 1 MiB at a time: gzip's readinto would first build the whole body as bytes
+        n = stream.readinto(view[got:got + _READ_BLOCK])
+        if not n:
+            raise _size_error(source, magic, dims, len(head) + got)
+        got += n
+    if stream.read(1):
+        raise _size_error(source, magic, dims, None)
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def read_idx(path: Path, magic: int, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read one IDX file, gzipped (recognised by its magic bytes, whatever its name) or raw.
+
+    The header is checked before the body is read: a declared size over ``max_bytes`` is refused at once,
+    and a gzip stream is decompressed only as far as the declared size plus one byte, so a small file that
+    expands to gigabytes costs neither the time nor the memory. Structural problems and broken gzip data
+    are a ValueError naming the file; OSError only when the file cannot be opened or read.
+    """
+    path = Path(path)
+    f = open_regular(path)
+    if f is None:
+        raise ValueError(f"{path}: {NOT_REGULAR}, expected an IDX file")
+    with f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        size = os.fstat(f.fileno()).st_size
+        if not gzipped:
+            return _read_body(f, path, magic, max_bytes, size, "")
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
+            with gzip.GzipFile(fileobj=f, mode="rb") as stream:
+                return _read_body(stream, path, magic, max_bytes, _DEFLATE_MAX_RATIO * size, "at most ")
+        except (OSError, EOFError, zlib.error) as e:  # everything gzip raises on damaged data
             raise ValueError(f"{path}: broken gzip file ({e})") from None
-    return parse_idx(data, path, magic)
 
 
 def read_split(name: str, images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:

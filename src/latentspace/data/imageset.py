@@ -54,12 +54,23 @@ class ImageSet:
         """(C, H, W) of one image."""
         return tuple(int(s) for s in self.images.shape[1:])  # type: ignore[return-value]
 
-    def subset(self, index: np.ndarray | slice, split: str | None = None) -> "ImageSet":
-        """The images (and their labels, factors, names) at ``index``."""
+    def subset(self, index: np.ndarray | slice, split: str | None = None, images: np.ndarray | None = None
+               ) -> "ImageSet":
+        """The images (and their labels, factors, names) at ``index``.
+
+        A slice of a memory-mapped set is a view, so it stays mapped; otherwise the images are copied (a
+        small subset must not keep a large in-memory array alive).
+        images: ``self.images[index]`` already made elsewhere (e.g. mapped from a cache file), used as is.
+        """
         idx = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
+        if images is None:
+            mapped = isinstance(index, slice) and isinstance(self.images, np.memmap)
+            images = self.images[index] if mapped else self.images[idx]
+        elif images.shape[:1] != idx.shape:
+            raise ValueError(f"subset: {len(images)} images given for {len(idx)} positions")
         return replace(
             self,
-            images=self.images[idx],
+            images=images,
             labels=None if self.labels is None else self.labels[idx],
             factors=None if self.factors is None else self.factors[idx],
             names=None if self.names is None else tuple(self.names[i] for i in idx),

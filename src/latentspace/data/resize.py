@@ -27,10 +27,30 @@ def check_channels(channels: int) -> int:
     return int(channels)
 
 
+def _wide_grey_to_l(img: Image.Image) -> Image.Image:
+    """16-bit grey ("I;16*"; "I" holds the same 0..65535 values) -> "L" by the top byte (v >> 8), so a 16-bit
+    gradient becomes the matching 8-bit one; Pillow's own convert clips at 255 and makes it near-white."""
+    wide = np.asarray(img)
+    out = Image.fromarray((np.clip(wide, 0, 65535).astype(np.uint32) >> 8).astype(np.uint8), mode="L")
+    key = img.info.get("transparency")  # PNG tRNS: one 16-bit grey value that means "transparent"
+    if isinstance(key, int):
+        alpha = np.where(wide == key, 0, 255).astype(np.uint8)
+        out = Image.merge("LA", (out, Image.fromarray(alpha, mode="L")))
+    return out
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL image -> mode RGB; transparent pixels are laid over white (icons, sprites)."""
+    """Any PIL image -> mode RGB; transparent pixels are laid over white (icons, sprites).
+
+    16-bit and 32-bit integer grey are taken as 0..65535 and keep their top 8 bits. Float pixels ("F") have
+    no agreed scale (0..1? 0..255? HDR?), so they are a ValueError rather than a guess.
+    """
     if img.mode == "RGB":
         return img
+    if img.mode == "F":
+        raise ValueError("float pixels (mode F) have no agreed 0..255 scale; save as 8 or 16 bit")
+    if img.mode == "I" or img.mode.startswith("I;16"):
+        img = _wide_grey_to_l(img)
     if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, _WHITE + (255,))

@@ -59,7 +59,8 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"TrainConfig has no field(s) {', '.join(unknown)}; fields: {', '.join(sorted(known))}")
+            raise ValueError(f"TrainConfig has no field(s) {', '.join(map(repr, unknown))}; "
+                             f"fields: {', '.join(sorted(known))}")
         return cls(**d)
 
     def with_changes(self, **changes: Any) -> "TrainConfig":

@@ -76,6 +76,10 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}: file not found") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to be a latentspace file") from None
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
