@@ -55,3 +55,17 @@ def run_copy(kind: str, tmp_path_factory, data_dir: Path | None = None) -> Path:
     dst = tmp_path_factory.mktemp(kind) / "run"
     shutil.copytree(src, dst)
     return dst
+
+
+def retrain(run_dir: Path) -> bytes:
+    """Stand in for more training: nudge one weight and save the model, so its content (and every cache key
+    derived from it) changes. Returns the old weights file's bytes, for tests that put them back."""
+    from latentspace.models import load_model, save_model
+
+    path = Path(run_dir) / "model.safetensors"
+    before = path.read_bytes()
+    model = load_model(run_dir)
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] += 1e-3
+    save_model(model, run_dir)
+    return before

@@ -3,17 +3,16 @@ are reused exactly when they should be."""
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
-from latent_runs import run_copy
+from latent_runs import retrain, run_copy
 from PIL import Image
 from sklearn.decomposition import PCA
 
 from latentspace import api
 from latentspace.latent.codes import decode_latents, encode_images
-from latentspace.latent.directions import AttributeDirection, save_directions
+from latentspace.latent.directions import AttributeDirection
 from latentspace.latent.manifold import prior_quantile_grid, project_2d
 from latentspace.latent.samplers import GMMSampler
 from latentspace.metrics.evaluator import EvaluatorConfig, dataset_heads
@@ -106,9 +105,7 @@ def test_split_codes_are_cached_until_the_model_changes(mnist2, monkeypatch):
     np.testing.assert_array_equal(first, second)
     model = api.load(mnist2)
     np.testing.assert_allclose(first, encode_images(model, first_images.images), rtol=0, atol=1e-6)
-    weights = mnist2 / "model.safetensors"
-    stat = weights.stat()
-    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # "retrained": a newer model file
+    retrain(mnist2)
     api.split_codes(mnist2, "test")
     assert len(calls) == 2
 
@@ -193,7 +190,7 @@ def test_edit_moves_the_code_along_the_saved_direction(faces):
     z = encode_images(model, test.images[[5]])[0]
     vector = np.zeros(8)
     vector[2] = 1.0
-    save_directions(faces / api.DIRECTIONS_FILE, [AttributeDirection("along_z2", "mean", vector, 0.0, 0.5, 0.9)])
+    api.save_run_directions(run, [AttributeDirection("along_z2", "mean", vector, 0.0, 0.5, 0.9)])
     try:
         images = api.edit(faces, 5, "along_z2", [-2.0, 0.0, 3.0])
         with pytest.raises(ValueError, match="has no direction 'mask_on'; it has along_z2"):

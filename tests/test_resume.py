@@ -170,6 +170,15 @@ def test_resume_refuses_a_changed_trajectory(tmp_path):
         fit(new_model("ae"), TRAIN, TEST, CONFIG, tmp_path, "cpu", resume=True)
 
 
+def test_resume_of_completed_epochs_without_their_checkpoint_is_refused_and_changes_nothing(tmp_path):
+    fit(new_model(), TRAIN, TEST, CONFIG.with_changes(epochs=1), tmp_path, "cpu")
+    (tmp_path / TRAINER_STATE).unlink()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match=r"trainer_state\.safetensors: missing, yet the run has completed 1 epoch"):
+        fit(new_model(), TRAIN, TEST, CONFIG, tmp_path, "cpu", resume=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
 def test_fresh_fit_refuses_a_folder_holding_a_run(tmp_path):
     fit(new_model(), TRAIN, TEST, CONFIG.with_changes(epochs=1), tmp_path, "cpu")
     before = (tmp_path / "metrics.jsonl").read_bytes()

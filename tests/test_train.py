@@ -1,18 +1,27 @@
-"""The training loop's parts: config validation, schedules, train_step, evaluate, and learning on real MNIST."""
+"""The training loop's parts: config validation, schedules, train_step, evaluate, stopping on divergence, and
+learning on real MNIST."""
 from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
-from latentspace.data import load, to_float
-from latentspace.models import ModelConfig, build
-from latentspace.train import TrainConfig, evaluate, fit, kl_weight_at, lr_at, train_step
+from latentspace.cli.main import app
+from latentspace.data import ImageSet, load, to_float
+from latentspace.models import LossOutput, ModelConfig, build
+from latentspace.train import TrainConfig, evaluate, fit, kl_weight_at, lr_at, open_run, train_step
+from latentspace.train import loop as loop_module
+from latentspace.train.distributed import World
+from latentspace.train.ledger import StepLog, TrainingDiverged, weights_problem
 from latentspace.train.loop import epoch_permutation, probe_index
+from latentspace.train.run import MODEL, TRAINER_STATE
+from latentspace.train.step import StepOutput
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -100,9 +109,15 @@ def test_train_step_changes_every_trainable_tensor_and_clips_the_gradient():
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     x = to_float(noise_images(8))
-    train_step(model, opt, x, generator=torch.Generator().manual_seed(0), grad_clip=1e-3)
+    out = train_step(model, opt, x, generator=torch.Generator().manual_seed(0), grad_clip=1e-3)
     norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
     assert norm.item() == pytest.approx(1e-3, rel=1e-4)
+    # the reported norm is the one before clipping: the same step unclipped reports (and applies) it too
+    unclipped = tiny_model()
+    plain = train_step(unclipped, torch.optim.SGD(unclipped.parameters(), lr=1.0), x,
+                       generator=torch.Generator().manual_seed(0))
+    assert out.grad_norm.item() == pytest.approx(plain.grad_norm.item(), rel=1e-6) and out.grad_norm.item() > 1e-2
+    assert out.losses.loss.item() == plain.losses.loss.item()
     for k, v in model.named_parameters():
         assert not torch.equal(v, before[k]), k
     # SGD with lr 1: the total change is exactly the clipped gradient
@@ -143,6 +158,86 @@ def test_evaluate_weights_batches_by_their_size():
     with torch.no_grad():
         per_image = model.recon_nll(model.decode_params(model.encode(to_float(images)).mean), to_float(images))
     assert whole.recon_nll == pytest.approx(per_image.mean().item(), rel=1e-6)
+
+
+def test_loss_scale_scales_the_gradient_not_the_reported_loss():
+    x = to_float(noise_images(8))
+    outs = []
+    for scale in (1.0, 0.25):
+        model = tiny_model(objective="ae")
+        outs.append(train_step(model, torch.optim.SGD(model.parameters(), lr=0.0), x, loss_scale=scale))
+    assert outs[1].losses.loss.item() == outs[0].losses.loss.item()
+    assert outs[1].grad_norm.item() == pytest.approx(0.25 * outs[0].grad_norm.item(), rel=1e-5)
+
+
+# -- divergence -------------------------------------------------------------------------------------
+
+
+def step_out(loss: float, norm: float = 1.0) -> StepOutput:
+    t = torch.tensor(loss)
+    return StepOutput(LossOutput(loss=t, recon_nll=t, kl=torch.tensor(0.0), elbo=-t), torch.tensor(norm))
+
+
+def test_a_sync_names_the_first_bad_step_and_what_went_wrong():
+    log = StepLog([[5.0, -5.0, 8]], World(), torch.device("cpu"))
+    log.add(2, step_out(4.0), 8)
+    log.add(3, step_out(3.0, norm=float("inf")), 8)
+    log.add(4, step_out(float("nan")), 8)
+    health = log.sync()
+    assert (health.bad_step, health.problem, health.interrupted) == (3, "gradient norm is inf", False)
+    assert log.values()[:3] == [[5.0, -5.0, 8], [4.0, -4.0, 8], [3.0, -3.0, 8]]
+    assert log.sync().bad_step is None and len(log.values()) == 4  # read once: nothing pending now
+    log.add(5, step_out(float("inf"), norm=float("nan")), 8)
+    assert log.sync().problem == "loss is inf"  # the loss is named before the gradient
+
+
+def test_weights_problem_names_the_first_non_finite_tensor():
+    model = tiny_model()
+    assert weights_problem(model) is None
+    name, param = list(model.named_parameters())[2]
+    with torch.no_grad():
+        param.view(-1)[0] = float("nan")
+    assert weights_problem(model) == f"weight {name} is not finite"
+
+
+def noise_set(n: int, seed: int, split: str) -> ImageSet:
+    return ImageSet(images=noise_images(n, seed), name="noise", split=split)
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint_byte_for_byte(tmp_path, monkeypatch):
+    """Like --lr 1e9, but from the second epoch on: the first epoch writes a good checkpoint to keep."""
+    monkeypatch.setattr(loop_module, "lr_at", lambda step, total, config: 1e9 if step >= 4 else 1e-3)
+    written = []
+    real_write = loop_module.write_checkpoint
+
+    def write_and_remember(run_dir, *args, **kwargs):
+        real_write(run_dir, *args, **kwargs)
+        written.append({name: (run_dir / name).read_bytes() for name in (MODEL, TRAINER_STATE)})
+
+    monkeypatch.setattr(loop_module, "write_checkpoint", write_and_remember)
+    config = TrainConfig(epochs=3, batch_size=16, warmup_steps=0, eval_batch_size=32, probe_size=4)
+    with pytest.raises(TrainingDiverged) as caught:
+        fit(tiny_model(), noise_set(64, 0, "train"), noise_set(32, 1, "test"), config, tmp_path, "cpu")
+    message = str(caught.value)
+    assert re.fullmatch(rf"step (\d+) \(epoch 2\): (loss|gradient norm) is (nan|inf); stopped, the last good "
+                        rf"checkpoint \(epoch 1\) is intact in {re.escape(str(tmp_path))}; lower --lr or --beta",
+                        message), message
+    assert 5 <= int(message.split()[1]) <= 8
+    assert len(written) == 1
+    for name, content in written[0].items():
+        assert (tmp_path / name).read_bytes() == content, name
+    assert [r["epoch"] for r in open_run(tmp_path).metrics()] == [1]
+    assert sorted(k for k in open_run(tmp_path).snapshots() if k.startswith("epoch_")) == ["epoch_0000", "epoch_0001"]
+
+
+def test_train_with_a_huge_lr_stops_with_one_line_and_writes_no_weights(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--data", "shapes", "--n", "64", "--size", "16", "--lr", "1e9",
+                                      "--epochs", "2", "--batch-size", "16", "--out", str(out), "--threads", "1"])
+    assert isinstance(result.exception, TrainingDiverged), (result.output, result.exception)
+    assert re.fullmatch(r"step \d+ \(epoch 1\): .* is (nan|inf); stopped, no checkpoint was written in .* yet; "
+                        r"lower --lr or --beta", str(result.exception))
+    assert not (out / MODEL).exists() and not (out / TRAINER_STATE).exists()
 
 
 # -- learning on real data --------------------------------------------------------------------------

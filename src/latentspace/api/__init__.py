@@ -39,7 +39,8 @@ from latentspace.api.edits import (
     saved_directions,
     traverse,
 )  # fmt: skip
-from latentspace.api.export import ExportResult, export, projector_metadata
+from latentspace.api.export import ExportResult, export, export_onnx_model, projector_metadata
+from latentspace.api.stream import StreamResult, encode_folder
 from latentspace.api.priors import (
     DIFFUSION_META, DIFFUSION_WEIGHTS, GMM_FILE, KINDS as PRIOR_KINDS, fitted_diffusion, fitted_gmm, gmm_sampler, prior,
     sampler_for,
@@ -71,7 +72,7 @@ __all__ = [
     "model_key", "open_model", "read_image", "resolve_image", "run_evaluator", "split_codes",
     "DIRECTIONS_FILE", "AttributeFit", "TraverseResult", "attributes", "axis_table", "edit", "run_directions", "traverse",
     "save_run_directions", "saved_directions",
-    "ExportResult", "export", "projector_metadata",
+    "ExportResult", "export", "export_onnx_model", "projector_metadata", "StreamResult", "encode_folder",
     "DIFFUSION_META", "DIFFUSION_WEIGHTS", "GMM_FILE", "PRIOR_KINDS", "fitted_diffusion", "fitted_gmm", "gmm_sampler",
     "prior", "sampler_for",
     "MAX_EMBED_POINTS", "CodeMap", "MapChoice", "best_map", "ManifoldGrid", "ManifoldResult", "default_anchors", "evolution", "manifold",

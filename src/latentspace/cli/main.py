@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import typer
@@ -63,7 +64,8 @@ def error_line(e: BaseException) -> str:
 
 def _fail(message: str, code: int) -> None:
     try:
-        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every rank fails alike: one line is enough
+            typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     except KeyboardInterrupt:  # a second Ctrl-C while printing: still exit with the code, quietly
         pass
     sys.exit(code)

@@ -15,11 +15,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from latentspace.cli.console import RichProgress
+from latentspace.cli.console import RichProgress, console
 from latentspace.data import ImageSet, available, load
 from latentspace.models import OBJECTIVES, Autoencoder, ModelConfig, build
 from latentspace.models.config import MAX_SIZE, MIN_SIZE
-from latentspace.train import TrainConfig, fit, is_run_folder, open_run
+from latentspace.train import TrainConfig, distributed, fit, is_run_folder, open_run
 from latentspace.utils.device import pick_device
 from latentspace.utils.lock import LOCK_FILE, FolderLock
 
@@ -45,7 +45,8 @@ BetaOpt = _opt(float, "--beta", f"beta-vae / beta-tcvae weight (default {ModelCo
 AlphaOpt = _opt(float, "--alpha", f"beta-tcvae mutual-information weight (default {ModelConfig.alpha:g}).")
 GammaOpt = _opt(float, "--gamma", f"beta-tcvae dimension-wise KL weight (default {ModelConfig.gamma:g}).")
 LikelihoodOpt = _opt(str, "--likelihood", "bernoulli or gaussian (default: bernoulli for grey, gaussian for RGB).")
-BatchOpt = _opt(int, "--batch-size", f"Images per step (default {TrainConfig.batch_size}).")
+BatchOpt = _opt(int, "--batch-size", f"Images per step, shared by all processes under torchrun "
+                f"(default {TrainConfig.batch_size}).")
 LrOpt = _opt(float, "--lr", f"Peak learning rate of AdamW (default {TrainConfig.lr:g}).")
 SeedOpt = _opt(int, "--seed", f"Seed for weights, order, noise and data (default {TrainConfig.seed}).")
 SizeOpt = _opt(int, "--size", "Resize images to SIZE x SIZE.")
@@ -81,7 +82,9 @@ def _train(out_dir: Path, given: dict[str, Any], resume: bool, device: str, comp
         **{field: given[opt] for opt, field in TRAIN_OPTIONS.items() if opt in given},
         compile=compile, threads=threads,
     )
-    dev = pick_device(device)
+    dev = distributed.join(pick_device(device))  # under torchrun: this rank's device, in the process group
+    if not distributed.current().is_main:  # rank 0 alone talks to the terminal
+        out.quiet = console.quiet = True
     if threads is not None:
         torch.set_num_threads(threads)
     data_info = (run_config["data"] or {}) if run_config else _data_info(given)
@@ -106,6 +109,7 @@ def _train(out_dir: Path, given: dict[str, Any], resume: bool, device: str, comp
         raise typer.Exit(130) from None
     out.print(_final_table(result.final, time.perf_counter() - started, result.epochs))
     out.print(f"run folder: {out_dir}", markup=False, highlight=False, soft_wrap=True)
+    distributed.leave()  # under torchrun: every rank is done, leave the process group together
 
 
 def _check_options(given: dict[str, Any]) -> None:

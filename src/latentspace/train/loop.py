@@ -1,10 +1,11 @@
-"""The training loop: train_step, evaluate and fit, with exact resume from any step.
+"""The training loop: fit, with exact resume from any step, on one process or several (torchrun).
 
 The whole train split sits on the device as one uint8 tensor; each epoch visits it in a permutation drawn
 from a generator seeded by (seed, epoch), in index slices of ``batch_size`` (the last one may be smaller).
-The learning rate and KL weight are plain functions of the global step, and the reparameterisation noise
-comes from one generator whose state is checkpointed, so a run resumed at step k replays exactly the
-steps an uninterrupted run would have taken.
+The learning rate and KL weight are plain functions of the global step (train.schedule), and the
+reparameterisation noise comes from one generator per process whose state is checkpointed, so a run resumed
+at step k replays exactly the steps an uninterrupted run would have taken. On several processes every rank
+trains on its share of each batch and rank 0 alone writes the run folder (train.distributed).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,143 +25,35 @@ import torch
 
 from latentspace.data import ImageSet
 from latentspace.data.transforms import to_float
-from latentspace.models import Autoencoder, LossOutput, save_model
+from latentspace.models import Autoencoder, save_model
+from latentspace.train import distributed
 from latentspace.train import run as runs
-from latentspace.train.checkpoint import TrainerState, load_trainer_state, save_trainer_state
-from latentspace.train.config import FINAL_LR_FRACTION, TrainConfig
+from latentspace.train.config import TrainConfig
+from latentspace.train.distributed import World
+from latentspace.train.ledger import (
+    Health,
+    Position,
+    StepLog,
+    Ticker,
+    TrainingDiverged,
+    epoch_means,
+    weights_problem,
+)
+from latentspace.train.resume import load_checkpoint, refuse_taken, rewind_folder, start_folder, write_checkpoint
+from latentspace.train.schedule import epoch_permutation, kl_weight_at, lr_at, probe_index
+from latentspace.train.step import EvalResult, evaluate, posterior_means, train_step
 from latentspace.utils.device import autocast_dtype
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
+# The loop's parts used to live in this module and callers import them from here, hence the re-exports.
+__all__ = ["fit", "FitResult", "TrainingDiverged", "train_step", "evaluate", "EvalResult", "posterior_means",
+           "lr_at", "kl_weight_at", "epoch_permutation", "probe_index"]
+
 logger = logging.getLogger(__name__)
 
-PROGRESS_EVERY_STEPS = 20
+PROGRESS_EVERY_STEPS = 20  # also how often the losses are read back and checked (a sync, see train.ledger)
 PROGRESS_EVERY_S = 0.25
 EVAL_SEED_OFFSET = 1  # evaluation noise: its own stream, the same every epoch
-# Fields a resume must keep: they shape the trajectory or the probe set (epochs may grow; the rest is speed).
-TRAJECTORY_FIELDS = ("batch_size", "lr", "weight_decay", "warmup_steps", "kl_warmup_epochs", "grad_clip", "seed",
-                     "probe_size")
-
-
-# -- schedules --------------------------------------------------------------------------------------
-
-
-def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:
-    """Learning rate for global ``step`` (0-based): linear warm-up over warmup_steps, then cosine decay from
-    lr to lr * FINAL_LR_FRACTION, reached at ``total_steps``."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps))
-    floor = config.lr * FINAL_LR_FRACTION
-    return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def kl_weight_at(step: int, steps_per_epoch: int, config: TrainConfig) -> float:
-    """KL weight in [0, 1] for global ``step``: rises linearly over kl_warmup_epochs (1 throughout when 0)."""
-    if config.kl_warmup_epochs <= 0:
-        return 1.0
-    return min(1.0, step / (config.kl_warmup_epochs * steps_per_epoch))
-
-
-def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The visiting order of epoch ``epoch`` (0-based): (n,) int64 on the CPU, the same on every machine."""
-    generator = torch.Generator().manual_seed(seed * 100003 + epoch)
-    return torch.randperm(n, generator=generator)
-
-
-def probe_index(n_test: int, probe_size: int, seed: int) -> np.ndarray:
-    """Sorted indices (P,) int64 of the test images whose codes are stored after every epoch."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n_test, size=min(probe_size, n_test), replace=False)).astype(np.int64)
-
-
-# -- one step, one evaluation -----------------------------------------------------------------------
-
-
-def train_step(
-    model: Autoencoder,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    generator: torch.Generator | None = None,
-    kl_weight: float = 1.0,
-    dataset_size: int | None = None,
-    grad_clip: float = 0.0,
-    amp_dtype: torch.dtype | None = None,
-) -> LossOutput:
-    """One optimiser step on x (B, C, H, W) float in [0, 1]; returns the batch's losses (still on device)."""
-    optimizer.zero_grad(set_to_none=True)
-    with _autocast(x.device, amp_dtype):
-        out = model.loss(x, generator=generator, kl_weight=kl_weight, dataset_size=dataset_size)
-    out.loss.backward()
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    return out
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """Means over the evaluated images, nats per image (elbo: higher is better)."""
-
-    loss: float
-    recon_nll: float
-    kl: float
-    elbo: float
-    terms: dict[str, float] = field(default_factory=dict)
-    n: int = 0
-    seconds: float = 0.0
-
-
-def evaluate(
-    model: Autoencoder,
-    images_uint8: torch.Tensor | np.ndarray,
-    batch_size: int,
-    generator: torch.Generator | None = None,
-    dataset_size: int | None = None,
-) -> EvalResult:
-    """Loss terms of ``images_uint8`` (N, C, H, W) at KL weight 1, in eval mode under inference_mode.
-
-    generator: the posterior-sample noise (on the model's device). The model's training flag is restored.
-    """
-    images = torch.from_numpy(images_uint8) if isinstance(images_uint8, np.ndarray) else images_uint8
-    n = int(images.shape[0])
-    if n == 0:
-        raise ValueError("evaluate needs at least one image, got 0")
-    device = _device_of(model)
-    amp = autocast_dtype(device)
-    start = time.perf_counter()
-    names: list[str] | None = None
-    rows, sizes = [], []
-    with _eval_mode(model), _autocast(device, amp):
-        for i in range(0, n, batch_size):
-            x = to_float(images[i : i + batch_size].to(device, non_blocking=True))
-            out = model.loss(x, generator=generator, kl_weight=1.0, dataset_size=dataset_size or n)
-            names = sorted(out.terms) if names is None else names
-            values = [out.loss, out.recon_nll, out.kl, out.elbo, *(out.terms[k] for k in names)]
-            rows.append(torch.stack([v.float() for v in values]))
-            sizes.append(x.shape[0])
-    # Read back once, sum in float64: batch means weighted by batch size.
-    per_batch = torch.stack(rows).cpu().double()
-    means = ((per_batch * torch.tensor(sizes, dtype=torch.float64)[:, None]).sum(0) / n).tolist()
-    return EvalResult(
-        loss=means[0], recon_nll=means[1], kl=means[2], elbo=means[3],
-        terms=dict(zip(names, means[4:])), n=n, seconds=time.perf_counter() - start,
-    )
-
-
-def posterior_means(model: Autoencoder, images_uint8: torch.Tensor, batch_size: int) -> np.ndarray:
-    """Posterior means (N, D) float32 of images_uint8 (N, C, H, W) on the model's device."""
-    device = _device_of(model)
-    chunks = []
-    with _eval_mode(model), _autocast(device, autocast_dtype(device)):
-        for i in range(0, int(images_uint8.shape[0]), batch_size):
-            x = to_float(images_uint8[i : i + batch_size].to(device, non_blocking=True))
-            chunks.append(model.encode(x).mean.float())
-    if not chunks:
-        return np.zeros((0, int(model.config.latent_dim)), dtype=np.float32)
-    return torch.cat(chunks).cpu().numpy()
-
-
-# -- fit --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -178,43 +71,8 @@ class FitResult:
         return self.history[-1] if self.history else None
 
 
-@dataclass
-class _Position:
-    """Mutable loop bookkeeping; everything here is what a checkpoint needs besides tensors."""
-
-    epoch: int = 0  # completed epochs
-    step_in_epoch: int = 0
-    global_step: int = 0
-    batches: list[list[float]] = field(default_factory=list)  # [loss, elbo, images] of this epoch's steps
-    train_seconds: float = 0.0
-
-
-class _BatchLog:
-    """The losses of the epoch in progress, kept on the device until needed (reading them waits for it)."""
-
-    def __init__(self, done: list[list[float]]) -> None:
-        self.done = list(done)
-        self.pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []
-
-    def add(self, out: LossOutput, n_images: int) -> None:
-        self.pending.append((out.loss.detach(), out.elbo.detach(), n_images))
-
-    def values(self) -> list[list[float]]:
-        """[loss, elbo, images] per step so far (JSON-able, for checkpoints)."""
-        if self.pending:
-            pairs = torch.stack([t for loss, elbo, _ in self.pending for t in (loss, elbo)]).float()
-            self.done += [[a, b, n] for (a, b), (*_, n) in zip(pairs.view(-1, 2).tolist(), self.pending)]
-            self.pending = []
-        return self.done
-
-    def means(self) -> tuple[float, float, int]:
-        """(mean loss, mean elbo) per image and the number of images; exactly rounded sums, so a resumed
-        epoch gives the same numbers as an uninterrupted one."""
-        rows = self.values()
-        count = int(sum(n for *_, n in rows))
-        loss = math.fsum(v * n for v, _, n in rows) / max(count, 1)
-        elbo = math.fsum(v * n for _, v, n in rows) / max(count, 1)
-        return loss, elbo, count
+class _StoppedTogether(KeyboardInterrupt):
+    """Ctrl-C on several processes, honoured by every rank after the same step (so a checkpoint can be written)."""
 
 
 def fit(
@@ -231,13 +89,22 @@ def fit(
     """Train ``model`` on ``train_set``, evaluating on ``test_set`` after every epoch, writing the run folder.
 
     resume=True continues the run in ``run_dir`` from its checkpoint: ``config`` may raise ``epochs``
-    (the schedule then spans the new total) but must keep every field in TRAJECTORY_FIELDS. A run resumed
+    (the schedule then spans the new total) but must keep every field in resume.TRAJECTORY_FIELDS. A run resumed
     with the same config ends with exactly the weights of an uninterrupted one. KeyboardInterrupt (Ctrl-C)
     writes a checkpoint of the exact position and is re-raised. The model is moved to ``device``.
+
+    A NaN or infinite loss, gradient norm or weight stops training with TrainingDiverged (a ValueError)
+    before anything is written from the diverged model; the last checkpoint stays as it was.
+
+    Under torchrun (a default process group of several ranks, see distributed.join), every rank calls fit
+    with the same arguments and its own device; ``config.batch_size`` is the global batch.
     """
     started = time.perf_counter()
     run_dir, device = Path(run_dir), torch.device(device)
+    world = distributed.current()
+    progress = progress if world.is_main else NULL_PROGRESS
     _check_data(model, train_set, test_set)
+    distributed.check_batch(config.batch_size, world)
     model.to(device).train()
     train_images = torch.from_numpy(train_set.images).to(device)
     test_images = torch.from_numpy(test_set.images).to(device)
@@ -246,67 +113,126 @@ def fit(
     total_steps = config.epochs * steps_per_epoch
     fused = True if device.type == "cuda" else None  # one kernel per step on GPUs; torch's default elsewhere
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
-    reparam = torch.Generator(device=device).manual_seed(config.seed)
+    reparam = torch.Generator(device=device).manual_seed(distributed.noise_seed(config.seed, world))
     probe = probe_index(len(test_set), config.probe_size, config.seed)
     if resume and data_info is None:
         data_info = runs.open_run(run_dir).data_info
-    restored = _resume(model, optimizer, reparam, config, run_dir, data_info) if resume else None
-    if restored is None:
-        restored = _start(model, train_set, test_set, config, run_dir, data_info, probe, fresh=not resume)
-    pos, snapshots = restored
+    if resume:
+        pos = load_checkpoint(model, optimizer, reparam, config, run_dir, world)
+    else:
+        refuse_taken(run_dir)
+        pos = None
+    distributed.barrier(world)  # every rank has read the folder before rank 0 changes it
+    snapshots: dict[str, np.ndarray] = {}
+    if world.is_main:
+        snapshots = (start_folder(model, train_set, test_set, config, run_dir, data_info, probe) if pos is None
+                     else rewind_folder(model, config, run_dir, data_info, pos.epoch))
+    last_saved = pos.describe() if pos is not None else None  # named in the message if training diverges
+    pos = pos or Position()
     if config.compile:
         for child in model.children():
             child.compile()  # in place: state_dict keys stay as they are
+    step_model = distributed.DataParallelLoss(model, device) if world.is_distributed else model
     amp = autocast_dtype(device)
-    ticker = _Ticker(progress)
+    ticker = Ticker(progress, PROGRESS_EVERY_STEPS, PROGRESS_EVERY_S)
+    every = PROGRESS_EVERY_STEPS
+
+    def check(health: Health) -> None:
+        if health.bad_step is not None:
+            epoch = (health.bad_step - 1) // steps_per_epoch + 1
+            raise TrainingDiverged(_diverged(health.bad_step, epoch, health.problem, run_dir, last_saved))
+        if health.interrupted:
+            raise _StoppedTogether
+
     # Whether model, optimiser, generator and pos agree; False only while a step is being applied.
     consistent, log, epoch_start = True, None, time.perf_counter()
     progress.start(max(0, total_steps - pos.global_step), "training")
     try:
         with _deferred_sigint() as interrupted:
+            # One process stops before any step; several agree at a sync, so that all stop after the same step.
+            asks_stop = (lambda: interrupted.is_set()) if world.is_distributed else (lambda: False)
             for epoch in range(pos.epoch, config.epochs):
                 order = epoch_permutation(n_train, config.seed, epoch).to(device)
-                log = _BatchLog(pos.batches)
+                log = StepLog(pos.batches, world, device)
                 epoch_start = time.perf_counter() - pos.train_seconds
                 ticker.restart_clock()
                 for i in range(pos.step_in_epoch, steps_per_epoch):
-                    if interrupted.is_set():
+                    if interrupted.is_set() and not world.is_distributed:
                         raise KeyboardInterrupt
-                    x = to_float(train_images[order[i * config.batch_size : (i + 1) * config.batch_size]])
+                    batch = order[i * config.batch_size : (i + 1) * config.batch_size]
+                    rows, own, scale = distributed.shard(batch, world)
+                    x = to_float(train_images[rows])
                     lr = lr_at(pos.global_step, total_steps, config)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                     consistent = False
                     out = train_step(
-                        model, optimizer, x, generator=reparam,
+                        step_model, optimizer, x, generator=reparam,
                         kl_weight=kl_weight_at(pos.global_step, steps_per_epoch, config),
-                        dataset_size=n_train, grad_clip=config.grad_clip, amp_dtype=amp,
+                        dataset_size=n_train, grad_clip=config.grad_clip, amp_dtype=amp, loss_scale=scale,
                     )
-                    log.add(out, x.shape[0])
                     pos.global_step, pos.step_in_epoch = pos.global_step + 1, i + 1
                     consistent = True
-                    ticker.step(x.shape[0], out.loss)
+                    log.add(pos.global_step, out, own)
+                    reported = ticker.step(len(batch), out.losses.loss)
+                    # A report has waited for the device anyway; several ranks sync on the step count alone.
+                    if pos.global_step % every == 0 or (reported and not world.is_distributed):
+                        check(log.sync(asks_stop()))
                 ticker.flush()
+                check(log.sync(asks_stop()))
+                problem = weights_problem(model)  # a finite last step can still leave non-finite weights
+                if problem is not None:
+                    raise TrainingDiverged(_diverged(pos.global_step, epoch + 1, problem, run_dir, last_saved))
                 pos.batches, log = log.values(), None
                 pos.train_seconds = time.perf_counter() - epoch_start
-                record = _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, pos,
-                                    total_steps, steps_per_epoch)
-                pos = _Position(epoch=epoch + 1, global_step=pos.global_step)
-                _checkpoint(run_dir, model, optimizer, reparam, pos, weights_saved=True)
-                logger.info("epoch %d: test elbo %.2f nats", record["epoch"], record["test_elbo"])
-    except KeyboardInterrupt:
-        if not consistent:
-            logger.warning("interrupted inside a step: no checkpoint written; the last one stays in %s", run_dir)
+                noise_states = distributed.gather(reparam.get_state(), world)
+                if world.is_main:
+                    record = _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, pos,
+                                        total_steps, steps_per_epoch)
+                    logger.info("epoch %d: test elbo %.2f nats", record["epoch"], record["test_elbo"])
+                pos = Position(epoch=epoch + 1, global_step=pos.global_step)
+                if world.is_main:
+                    write_checkpoint(run_dir, model, optimizer, noise_states, reparam, pos, weights_saved=True)
+                last_saved = pos.describe()
+                distributed.barrier(world)  # the others wait while rank 0 evaluates and writes
+    except KeyboardInterrupt as stop:
+        if not consistent or (world.is_distributed and not isinstance(stop, _StoppedTogether)):
+            if world.is_main:
+                logger.warning("interrupted inside a step: no checkpoint written; the last one stays in %s", run_dir)
             raise
-        if log is not None:  # inside an epoch: keep its losses so far and its clock
-            pos.batches, pos.train_seconds = log.values(), time.perf_counter() - epoch_start
-        _checkpoint(run_dir, model, optimizer, reparam, pos)
-        logger.info("interrupted at epoch %d step %d; checkpoint in %s", pos.epoch + 1, pos.step_in_epoch, run_dir)
+        _checkpoint_on_interrupt(run_dir, model, optimizer, reparam, pos, log, epoch_start, world)
         raise
     finally:
         progress.close()
+    distributed.barrier(world)  # rank 0 has written all that the others read back below
     history = tuple(runs.read_metrics(run_dir))
     return FitResult(run_dir, pos.epoch, pos.global_step, history, time.perf_counter() - started)
+
+
+def _checkpoint_on_interrupt(run_dir, model, optimizer, reparam, pos: Position, log: StepLog | None,
+                             epoch_start: float, world: World) -> None:
+    """Write the exact position after a Ctrl-C between steps, unless what would be saved is not finite."""
+    if log is not None:  # inside an epoch: keep its losses so far and its clock
+        health = log.sync() if log.pending else Health()  # several ranks stopped at a sync: nothing pending
+        if health.bad_step is not None:
+            logger.warning("interrupted after step %d diverged (%s): no checkpoint written", health.bad_step,
+                           health.problem)
+            return
+        pos.batches, pos.train_seconds = log.values(), time.perf_counter() - epoch_start
+    problem = weights_problem(model)
+    if problem is not None:
+        logger.warning("interrupted with diverged weights (%s): no checkpoint written", problem)
+        return
+    noise_states = distributed.gather(reparam.get_state(), world)
+    if world.is_main:
+        write_checkpoint(run_dir, model, optimizer, noise_states, reparam, pos)
+        logger.info("interrupted at epoch %d step %d; checkpoint in %s", pos.epoch + 1, pos.step_in_epoch, run_dir)
+
+
+def _diverged(step: int, epoch: int, problem: str, run_dir: Path, last_saved: str | None) -> str:
+    kept = (f"the last good checkpoint ({last_saved}) is intact in {run_dir}" if last_saved is not None
+            else f"no checkpoint was written in {run_dir} yet")
+    return f"step {step} (epoch {epoch}): {problem}; stopped, {kept}; lower --lr or --beta"
 
 
 def _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, pos, total_steps,
@@ -320,7 +246,7 @@ def _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, 
         probe_t = torch.from_numpy(probe).to(device)
         snapshots[runs.snapshot_key(epoch)] = posterior_means(model, test_images[probe_t], config.eval_batch_size)
         runs.write_snapshots(run_dir / runs.SNAPSHOTS, snapshots)
-    train_loss, train_elbo, count = _BatchLog(pos.batches).means()
+    train_loss, train_elbo, count = epoch_means(pos.batches)
     record = {
         "epoch": epoch,
         "step": pos.global_step,
@@ -342,88 +268,6 @@ def _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, 
     return record
 
 
-def _start(model, train_set, test_set, config, run_dir, data_info, probe, fresh: bool):
-    """Start from step 0: write config.json and snapshot epoch 0. ``fresh``: refuse a folder holding a run."""
-    has_records = bool(runs.read_metrics(run_dir))
-    if fresh and ((run_dir / runs.TRAINER_STATE).exists() or has_records):
-        raise ValueError(f"{run_dir}: already holds a run; resume it or choose an empty folder")
-    if has_records:  # a resumed run that never reached its first checkpoint
-        runs.keep_metrics_through(run_dir, 0)
-    info = data_info if data_info is not None else {"name": train_set.name}
-    runs.write_run_config(run_dir, model.config, config, info)
-    snapshots: dict[str, np.ndarray] = {}
-    if len(probe):
-        snapshots["probe_index"] = probe
-        if test_set.labels is not None:
-            snapshots["probe_labels"] = test_set.labels[probe].astype(np.int64)
-        probe_images = torch.from_numpy(test_set.images[probe])
-        snapshots[runs.snapshot_key(0)] = posterior_means(model, probe_images, config.eval_batch_size)
-        runs.write_snapshots(run_dir / runs.SNAPSHOTS, snapshots)
-    return _Position(), snapshots
-
-
-def _resume(model, optimizer, reparam, config, run_dir, data_info):
-    """Restore weights, optimiser, RNG and position from the run folder; drop records written after them.
-
-    Returns None when the run has no checkpoint yet (stopped before its first epoch ended): the caller then
-    starts it from step 0, which is what resuming it means since the model passed in is the fresh one."""
-    run = runs.open_run(run_dir)
-    if run.model_config != model.config:
-        raise ValueError(f"{run_dir}: the model to resume has config {model.config}, the run has {run.model_config}")
-    saved = run.train_config
-    changed = [f"{k}={getattr(config, k)!r} (run has {getattr(saved, k)!r})"
-               for k in TRAJECTORY_FIELDS if getattr(config, k) != getattr(saved, k)]
-    if changed:
-        raise ValueError(f"{run_dir}: cannot resume with changed {', '.join(changed)}; only epochs may change")
-    if not run.has_checkpoint:
-        logger.info("%s has no checkpoint yet: starting it from the beginning", run_dir)
-        return None
-    state = load_trainer_state(run_dir / runs.TRAINER_STATE, optimizer)
-    if state.model_state is None:
-        raise ValueError(f"{run_dir / runs.TRAINER_STATE}: holds no weights to resume from")
-    model.load_state_dict(state.model_state)
-    _restore_generator(reparam, state, config)
-    runs.keep_metrics_through(run_dir, state.epoch)
-    runs.write_run_config(run_dir, model.config, config, data_info)
-    snapshots = {k: v for k, v in run.snapshots().items()
-                 if not k.startswith("epoch_") or int(k.removeprefix("epoch_")) <= state.epoch}
-    if state.epoch > config.epochs:
-        raise ValueError(f"{run_dir}: has completed {state.epoch} epochs; epochs={config.epochs} must be at least that")
-    extra = state.extra
-    pos = _Position(
-        epoch=state.epoch, step_in_epoch=state.step_in_epoch, global_step=state.global_step,
-        batches=[list(b) for b in extra.get("batches", [])], train_seconds=float(extra.get("train_seconds", 0.0)),
-    )
-    logger.info("resuming %s at epoch %d step %d", run_dir, pos.epoch + 1, pos.step_in_epoch)
-    return pos, snapshots
-
-
-def _restore_generator(reparam: torch.Generator, state: TrainerState, config: TrainConfig) -> None:
-    saved_type = state.extra.get("generator_device", "cpu")
-    if saved_type == reparam.device.type and "reparam" in state.generator_states:
-        reparam.set_state(state.generator_states["reparam"])
-    else:
-        # Another kind of device has another kind of generator state: continue with a stream fixed by the
-        # position, so the resumed run is still reproducible (though not identical to an uninterrupted one).
-        reparam.manual_seed(config.seed * 100003 + state.global_step + 1)
-        logger.info("checkpoint noise state is for %s, resuming on %s: noise reseeded", saved_type,
-                    reparam.device.type)
-
-
-def _checkpoint(run_dir, model, optimizer, reparam, pos: _Position, weights_saved: bool = False) -> None:
-    """Write trainer_state.safetensors (and model.safetensors unless just written) for position ``pos``."""
-    if not weights_saved:
-        save_model(model, run_dir)
-    save_trainer_state(
-        run_dir / runs.TRAINER_STATE, optimizer, scheduler_step=pos.global_step, epoch=pos.epoch,
-        step_in_epoch=pos.step_in_epoch, global_step=pos.global_step,
-        generator_states={"reparam": reparam.get_state()},
-        extra={"batches": pos.batches, "train_seconds": pos.train_seconds,
-               "generator_device": reparam.device.type},
-        model_state=model.state_dict(),
-    )
-
-
 def _check_data(model: Autoencoder, train_set: ImageSet, test_set: ImageSet) -> None:
     expected = tuple(model.config.image_shape)
     for s in (train_set, test_set):
@@ -431,37 +275,6 @@ def _check_data(model: Autoencoder, train_set: ImageSet, test_set: ImageSet) -> 
             raise ValueError(f"{s.name} ({s.split or 'all'}) images are {s.shape}, the model expects {expected}")
         if len(s) == 0:
             raise ValueError(f"{s.name} ({s.split or 'all'}) has no images")
-
-
-class _Ticker:
-    """Reports progress every PROGRESS_EVERY_STEPS steps or PROGRESS_EVERY_S seconds, whichever comes first:
-    reading the loss waits for the device, so it is not done every step."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.steps = self.images = 0
-        self.last = time.perf_counter()
-        self.loss = torch.zeros(())
-
-    def step(self, n_images: int, loss: torch.Tensor) -> None:
-        self.steps += 1
-        self.images += n_images
-        self.loss = loss.detach()  # detached: holding the graph would keep the step's activations alive
-        if self.steps >= PROGRESS_EVERY_STEPS or time.perf_counter() - self.last >= PROGRESS_EVERY_S:
-            self.flush()
-
-    def flush(self) -> None:
-        """Report the steps not yet reported (also at the end of an epoch, so the bar ends full)."""
-        if self.steps == 0:
-            return
-        now = time.perf_counter()
-        img_s = self.images / max(now - self.last, 1e-9)
-        steps, self.steps, self.images, self.last = self.steps, 0, 0, now
-        self.progress.advance(steps, loss=float(self.loss), img_s=img_s)
-
-    def restart_clock(self) -> None:
-        """Start timing afresh (after an evaluation, which is not training speed)."""
-        self.last = time.perf_counter()
 
 
 @contextlib.contextmanager
@@ -484,23 +297,3 @@ def _deferred_sigint() -> Iterator[threading.Event]:
         yield event
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-@contextlib.contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        for m, training in modes:
-            m.training = training
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
-def _device_of(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
