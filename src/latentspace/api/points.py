@@ -32,7 +32,7 @@ from PIL import Image, UnidentifiedImageError
 from latentspace.api.common import Device, cached_codes, model_key, open_model, read_keyed
 from latentspace.api.maps import MAX_EMBED_POINTS
 from latentspace.data import ImageSet
-from latentspace.data.folder import decode_image
+from latentspace.data.decode import MAX_PIXELS, decode_image
 from latentspace.data.resize import convert_channels
 from latentspace.latent.directions import AttributeDirection
 from latentspace.latent.manifold import PROJECTIONS, project_2d, shepard_map
@@ -57,7 +57,7 @@ MAP_METHODS = ("pca", *(m for m in PROJECTIONS if m != "pca"))
 SHEPARD_K = 8
 NEIGHBOURS = 8
 MAX_UPLOAD_BYTES = 10_000_000  # 10 MB
-MAX_UPLOAD_PIXELS = 40_000_000  # width x height, from the header: a 40-megapixel photo is the largest read
+MAX_UPLOAD_PIXELS = MAX_PIXELS  # width x height, from the header: a 40-megapixel photo is the largest read
 UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 

@@ -17,9 +17,11 @@ from rich.table import Table
 
 from latentspace.cli.console import RichProgress, console
 from latentspace.data import ImageSet, available, load
+from latentspace.metrics.compression import Baseline, against_pca
 from latentspace.models import OBJECTIVES, Autoencoder, ModelConfig, build
-from latentspace.models.config import MAX_SIZE, MIN_SIZE
+from latentspace.models.config import MAX_SIZE, MIN_SIZE, likelihood_for_pixels
 from latentspace.train import TrainConfig, distributed, fit, is_run_folder, open_run
+from latentspace.train.budget import MIN_STEPS, SMALL_BATCH, SMALL_DATA, default_batch_size, default_epochs
 from latentspace.utils.device import pick_device
 from latentspace.utils.lock import LOCK_FILE, FolderLock
 
@@ -28,7 +30,8 @@ out = Console()  # results on stdout; the progress bar is on stderr
 # CLI option -> (config, field). None means "not given": the dataclass default (or the run's value) applies.
 MODEL_OPTIONS = {"latent_dim": "latent_dim", "beta": "beta", "alpha": "alpha", "gamma": "gamma",
                  "likelihood": "likelihood"}
-TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed"}
+TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed", "hflip": "hflip",
+                 "early_stop": "early_stop"}
 DATA_OPTIONS = {"data": "name", "size": "size", "channels": "channels", "data_dir": "data_dir", "n": "n",
                 "seed": "seed"}
 
@@ -40,13 +43,19 @@ def _opt(kind, flag: str, text: str):
 DataOpt = _opt(str, "--data", f"{', '.join(available())} or an image folder (default mnist).")
 ModelOpt = _opt(str, "--model", f"Objective: {', '.join(OBJECTIVES)} (default vae).")
 LatentOpt = _opt(int, "--latent-dim", f"Size of the latent code (default {ModelConfig.latent_dim}).")
-EpochsOpt = _opt(int, "--epochs", f"Passes over the train split (default {TrainConfig.epochs}).")
+EpochsOpt = _opt(int, "--epochs", f"Passes over the train split (default {TrainConfig.epochs}, or more for small "
+                 f"data: at least {MIN_STEPS:,} optimiser steps).")
 BetaOpt = _opt(float, "--beta", f"beta-vae / beta-tcvae weight (default {ModelConfig.beta:g}).")
 AlphaOpt = _opt(float, "--alpha", f"beta-tcvae mutual-information weight (default {ModelConfig.alpha:g}).")
 GammaOpt = _opt(float, "--gamma", f"beta-tcvae dimension-wise KL weight (default {ModelConfig.gamma:g}).")
-LikelihoodOpt = _opt(str, "--likelihood", "bernoulli or gaussian (default: bernoulli for grey, gaussian for RGB).")
+LikelihoodOpt = _opt(str, "--likelihood", "bernoulli or gaussian (default: bernoulli for near-binary grey images "
+                     "such as digits, gaussian with a learned sigma for photos and RGB).")
 BatchOpt = _opt(int, "--batch-size", f"Images per step, shared by all processes under torchrun "
-                f"(default {TrainConfig.batch_size}).")
+                f"(default {TrainConfig.batch_size}; {SMALL_BATCH} below {SMALL_DATA:,} training images).")
+HflipOpt = Annotated[bool | None, typer.Option("--hflip/--no-hflip", help="Mirror a random half of every batch "
+                     "(augmentation for faces and photos; not for digits or text). Default off.")]
+EarlyStopOpt = _opt(int, "--early-stop", "Stop once the test ELBO has not improved for this many epochs (default "
+                    "off).")
 LrOpt = _opt(float, "--lr", f"Peak learning rate of AdamW (default {TrainConfig.lr:g}).")
 SeedOpt = _opt(int, "--seed", f"Seed for weights, order, noise and data (default {TrainConfig.seed}).")
 SizeOpt = _opt(int, "--size", "Resize images to SIZE x SIZE.")
@@ -61,7 +70,8 @@ def train_command(
     data: DataOpt = None, model: ModelOpt = None, latent_dim: LatentOpt = None, epochs: EpochsOpt = None,
     beta: BetaOpt = None, alpha: AlphaOpt = None, gamma: GammaOpt = None, likelihood: LikelihoodOpt = None,
     batch_size: BatchOpt = None, lr: LrOpt = None, seed: SeedOpt = None, size: SizeOpt = None,
-    channels: ChannelsOpt = None, data_dir: DataDirOpt = None, n: NOpt = None,
+    channels: ChannelsOpt = None, data_dir: DataDirOpt = None, n: NOpt = None, hflip: HflipOpt = None,
+    early_stop: EarlyStopOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder and decoder.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
@@ -95,6 +105,7 @@ def _train(out_dir: Path, given: dict[str, Any], resume: bool, device: str, comp
         model_config = ModelConfig.from_dict(run_config["model"])
     else:
         model_config = _model_config(given, train_set)
+        train_config = _sized_to_data(train_config, given, len(train_set))
     net = _seeded_build(model_config, train_config.seed)
     _describe(model_config, train_config, train_set, test_set, dev, out_dir, resume)
     progress = RichProgress()
@@ -107,7 +118,10 @@ def _train(out_dir: Path, given: dict[str, Any], resume: bool, device: str, comp
         out.print(f"interrupted; continue with: latentspace train --resume --out {out_dir}", markup=False,
                   highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
-    out.print(_final_table(result.final, time.perf_counter() - started, result.epochs))
+    baseline = against_pca(net, train_set, test_set) if distributed.current().is_main else None
+    out.print(_final_table(result.final, time.perf_counter() - started, result.epochs, baseline))
+    if baseline is not None:
+        out.print(baseline.verdict(), markup=False, highlight=False, soft_wrap=True)
     out.print(f"run folder: {out_dir}", markup=False, highlight=False, soft_wrap=True)
     distributed.leave()  # under torchrun: every rank is done, leave the process group together
 
@@ -205,8 +219,16 @@ def _load(info: dict[str, Any], split: str) -> ImageSet:
         progress.close()
 
 
+def _sized_to_data(config: TrainConfig, given: dict[str, Any], n_train: int) -> TrainConfig:
+    """Batch size and epochs the user left unset follow the data (train.budget): small sets get more steps."""
+    batch = given.get("batch_size") or default_batch_size(n_train)
+    epochs = given.get("epochs") or default_epochs(n_train, batch)
+    return config.with_changes(batch_size=batch, epochs=epochs)
+
+
 def _model_config(given: dict[str, Any], train_set: ImageSet) -> ModelConfig:
     fields = {f: given[o] for o, f in MODEL_OPTIONS.items() if o in given}
+    fields.setdefault("likelihood", likelihood_for_pixels(train_set.images))
     return ModelConfig(image_shape=train_set.shape, objective=given.get("model", "vae"), **fields)
 
 
@@ -227,7 +249,7 @@ def _describe(mc: ModelConfig, tc: TrainConfig, train_set: ImageSet, test_set: I
               markup=False, highlight=False, soft_wrap=True)
 
 
-def _final_table(final: dict[str, Any] | None, wall_s: float, epochs: int) -> Table:
+def _final_table(final: dict[str, Any] | None, wall_s: float, epochs: int, baseline: Baseline | None) -> Table:
     table = Table(title=f"after {epochs} epochs")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -236,6 +258,10 @@ def _final_table(final: dict[str, Any] | None, wall_s: float, epochs: int) -> Ta
         table.add_row("  reconstruction NLL", f"{final['test_recon_nll']:.2f}")
         table.add_row("  KL", f"{final['test_kl']:.2f}")
         table.add_row("train images/s (last epoch)", f"{final['images_per_s']:,.0f}")
+    if baseline is not None:
+        table.add_row(f"test MSE per pixel ({baseline.n_test:,} images): model", f"{baseline.model_mse:.5f}")
+        table.add_row(f"  PCA, {baseline.components} components (same train split)", f"{baseline.pca_mse:.5f}")
+        table.add_row("  mean image", f"{baseline.mean_mse:.5f}")
     table.add_row("wall time", f"{wall_s:.1f} s")
     return table
 

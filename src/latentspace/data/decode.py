@@ -17,6 +17,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from latentspace.data.resize import fit_square, to_rgb
 from latentspace.data.scan import NOT_REGULAR, open_regular
 
+# Width x height read at most, from the header, before any pixel is decoded: a 40-megapixel photo (the largest
+# phone cameras') decodes within a few hundred MB; Pillow's own bomb limit (89 MP) lets one file take over 1 GB.
+MAX_PIXELS = 40_000_000
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # Pillow's names; JPEG includes MPO (camera JPEGs)
 # What Pillow raises on bad bytes, beyond OSError/ValueError: SyntaxError (PNG chunks, GIF), EOFError (a frame
 # that is not there), DecompressionBomb* (too many pixels; the warning when it is filtered to an error).
@@ -44,8 +47,8 @@ def reason_for(error: Exception) -> str:
 
 def _pixels(fp: BinaryIO, size: int) -> np.ndarray:
     with Image.open(fp, formats=IMAGE_FORMATS) as img:
-        limit = Image.MAX_IMAGE_PIXELS
-        if limit and img.width * img.height > limit:
+        limit = min(Image.MAX_IMAGE_PIXELS or MAX_PIXELS, MAX_PIXELS)
+        if img.width * img.height > limit:
             raise Image.DecompressionBombError(f"{img.width}x{img.height} pixels is over the limit of {limit}")
         img.draft(None, (size, size))  # JPEG: let the decoder shrink by 1/2..1/8 while still covering size
         if img.getexif().get(0x0112, 1) != 1:  # EXIF orientation: camera photos stored sideways
@@ -58,7 +61,7 @@ def decode_image(path: str | os.PathLike | BinaryIO, size: int) -> np.ndarray:
     ``size``, centre cropped; transparency over white; 16-bit grey scaled to 8 bits (see ``to_rgb``).
 
     Raises ``ImageDecodeError`` (a ValueError naming the file) for anything that is not a readable
-    PNG/JPEG/WebP/BMP/GIF of at most ``Image.MAX_IMAGE_PIXELS`` pixels, and OSError only when the file
+    PNG/JPEG/WebP/BMP/GIF of at most MAX_PIXELS pixels, and OSError only when the file
     cannot be opened at all (missing, no permission).
     """
     if isinstance(path, (str, os.PathLike)):

@@ -35,6 +35,7 @@ from latentspace.data.imageset import ImageSet
 from latentspace.data.resize import convert_channels, is_grey
 from latentspace.data.scan import FolderScan, file_identity
 from latentspace.utils.files import read_json
+from latentspace.utils.memory import PageWindow
 from latentspace.utils.progress import Progress
 
 LOADER_VERSION = 2  # 2: 16-bit grey scaled, not clipped; per-split image files
@@ -81,6 +82,7 @@ def _decode_one(path: Path, size: int) -> np.ndarray | str:
 def _decode_all(root: Path, files: list[str], out: np.ndarray, progress: Progress) -> list[str | None]:
     """Decode ``files`` into ``out`` (N, 3, S, S) with a thread pool; return the skip reason per file."""
     reasons: list[str | None] = [None] * len(files)
+    pages = PageWindow(out)
 
     def store(item: tuple[int, Future]) -> None:
         i, result = item[0], item[1].result()
@@ -88,6 +90,7 @@ def _decode_all(root: Path, files: list[str], out: np.ndarray, progress: Progres
             reasons[i] = result
         else:
             out[i] = result
+            pages.touched(result.nbytes)
         progress.advance()
 
     workers = os.cpu_count() or 1
@@ -114,9 +117,11 @@ def _write_rows(dest: Path, src: np.ndarray, rows: np.ndarray, channels: int | N
     shape = (len(rows), channels or src.shape[1]) + src.shape[2:]
     with atomic_file(dest) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        pages = PageWindow(src, out)  # both maps would otherwise stay resident: twice the folder in memory
         for start in range(0, len(rows), CHUNK):
             block = src[rows[start:start + CHUNK]]
             out[start:start + CHUNK] = block if channels is None else convert_channels(block, channels)
+            pages.touched(2 * block.nbytes)
         out.flush()
         del out
 
@@ -124,8 +129,13 @@ def _write_rows(dest: Path, src: np.ndarray, rows: np.ndarray, channels: int | N
 def _choose_channels(src: np.ndarray, rows: np.ndarray, channels: int | None) -> int:
     if channels is not None:
         return channels
-    grey = all(is_grey(src[rows[s:s + CHUNK]]) for s in range(0, len(rows), CHUNK))
-    return 1 if grey else 3
+    pages = PageWindow(src)
+    for s in range(0, len(rows), CHUNK):
+        block = src[rows[s:s + CHUNK]]
+        pages.touched(block.nbytes)
+        if not is_grey(block):
+            return 3
+    return 1
 
 
 def build_cache(scan: FolderScan, size: int, channels: int | None, cache_dir: Path, progress: Progress) -> None:

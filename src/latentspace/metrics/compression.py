@@ -10,11 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sklearn.decomposition import PCA
+
+from latentspace.data import ImageSet
+from latentspace.latent.codes import decode_latents, encode_images
+from latentspace.models import Autoencoder
+from latentspace.train.step import eval_batch_for
+from latentspace.utils.memory import release_pages
 
 PCA_COMPONENTS = (1, 2, 4, 8, 16, 32, 64)
 MAX_TRAIN_VALUES = 1 << 26  # pixel values PCA is fitted on at most (256 MB as float32): 5461 faces at 64 px
-TEST_CHUNK = 1024  # test images projected at once
+TEST_CHUNK = 1024  # test images projected at once, at most
+TEST_CHUNK_VALUES = 1 << 22  # and at most this many pixel values (32 MB in float64) per chunk
 
 
 @dataclass(frozen=True)
@@ -49,12 +57,12 @@ def _pixels(images: np.ndarray) -> np.ndarray:
 
 def pca_curve(
     train_images: np.ndarray, test_images: np.ndarray, components=PCA_COMPONENTS,
-    max_train: int = 20_000, seed: int = 0,
+    max_train: int = 20_000, seed: int = 0, max_values: int | None = None,
 ) -> CompressionCurve:
     """Test MSE per pixel of PCA reconstructions from each number of components; images uint8 (N, C, H, W).
 
     PCA (randomized SVD, seeded) is fitted once with the largest k on at most ``max_train`` training images, and
-    at most MAX_TRAIN_VALUES // pixels of them (a seeded subsample; 5461 for 64-px RGB faces), so memory stays
+    at most ``max_values`` // pixels of them (default MAX_TRAIN_VALUES) (a seeded subsample; 5461 for 64-px RGB faces), so memory stays
     bounded. The reconstruction from k components uses the first k, which is what a fit with k would give up
     to the randomized solver's accuracy. k is capped at min(n_train, pixels); repeated k's are dropped.
     Test images are projected in chunks of TEST_CHUNK.
@@ -72,9 +80,11 @@ def pca_curve(
         raise ValueError(f"max_train = {max_train}; expected at least 1")
     n_pixels = int(np.prod(train_images.shape[1:]))
     rng = np.random.default_rng(seed)
-    n_fit = min(len(train_images), max_train, max(1, MAX_TRAIN_VALUES // n_pixels))
+    n_fit = min(len(train_images), max_train, max(1, (max_values or MAX_TRAIN_VALUES) // n_pixels))
     if n_fit < len(train_images):
+        source = train_images
         train_images = train_images[np.sort(rng.choice(len(train_images), n_fit, replace=False))]
+        release_pages(source)  # a memory-mapped split: the rows just copied need not stay resident
     train = _pixels(train_images)
     cap = min(len(train), n_pixels)
     ks = tuple(sorted({min(k, cap) for k in ks}))
@@ -87,11 +97,60 @@ def pca_curve(
     # ||x - mean||^2 - ||projection on the first k||^2 is the squared error of the k-component reconstruction.
     total = 0.0
     captured = np.zeros(len(ks))
-    for start in range(0, len(test_images), TEST_CHUNK):
-        centred = _pixels(test_images[start:start + TEST_CHUNK]).astype(np.float64) - mean
+    chunk = max(1, min(TEST_CHUNK, TEST_CHUNK_VALUES // n_pixels))
+    for start in range(0, len(test_images), chunk):
+        centred = _pixels(test_images[start:start + chunk]).astype(np.float64) - mean
         total += float(np.sum(centred**2))
         cumulative = np.cumsum(np.sum((centred @ basis.T) ** 2, axis=0))  # (K,) energy in the first 1..K
         captured += cumulative[np.asarray(ks) - 1]
     n_values = len(test_images) * n_pixels
     mse = tuple(float(max(total - c, 0.0) / n_values) for c in captured)
     return CompressionCurve(components=ks, mse=mse, mean_image_mse=total / n_values)
+
+
+# -- the comparison `latentspace train` prints after every run: a model worse than PCA with as many components as
+# it has latent dimensions has learned less than a linear projection would, and users should see that at once.
+BASELINE_TRAIN_VALUES = 1 << 24  # 4,096 grey or 1,365 RGB images at 64 px: a baseline, cheap beside training
+MAX_BASELINE_TEST = 5000   # test images compared at most (seeded subsample): the comparison takes seconds, not minutes
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Test MSE per pixel (pixels in [0, 1]) of the model's posterior-mean reconstruction, of PCA with
+    ``components`` components and of the training mean image, over ``n_test`` test images."""
+
+    model_mse: float
+    pca_mse: float
+    mean_mse: float
+    components: int
+    n_test: int
+
+    @property
+    def beats_pca(self) -> bool:
+        return self.model_mse <= self.pca_mse
+
+    def verdict(self) -> str:
+        ratio = self.model_mse / max(self.pca_mse, 1e-12)
+        if self.beats_pca:
+            return (f"reconstruction: no worse than PCA with {self.components} components "
+                    f"(test MSE {ratio:.2f}x PCA's)")
+        return (f"reconstruction: WORSE than PCA with {self.components} components (test MSE {ratio:.2f}x PCA's); "
+                "train longer (--epochs), or try --likelihood gaussian")
+
+
+def against_pca(model: Autoencoder, train: ImageSet, test: ImageSet, seed: int = 0) -> Baseline:
+    """Measure the model (in eval mode for the measurement; its mode is restored) against PCA on the run's data."""
+    rng = np.random.default_rng(seed)
+    n = len(test)
+    index = np.sort(rng.choice(n, MAX_BASELINE_TEST, replace=False)) if n > MAX_BASELINE_TEST else slice(None)
+    images = np.asarray(test.images[index])
+    k = int(model.config.latent_dim)
+    curve = pca_curve(train.images, images, components=(k,), max_train=20_000, seed=seed,
+                      max_values=BASELINE_TRAIN_VALUES)
+    batch = eval_batch_for(1000, images.shape[1:])  # bounded activations, as in training's evaluation
+    with torch.inference_mode():
+        recon = decode_latents(model, encode_images(model, images, batch_size=batch), batch_size=batch)
+    squares = sum(int(np.sum((recon[s:s + batch].astype(np.int32) - images[s:s + batch]) ** 2))  # exact, small
+                  for s in range(0, len(images), batch))
+    model_mse = squares / (images.size * 255.0**2)
+    return Baseline(model_mse, curve.mse[0], curve.mean_image_mse, curve.components[0], len(images))

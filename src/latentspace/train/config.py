@@ -16,7 +16,10 @@ class TrainConfig:
     weight rises linearly 0 -> 1 over this many epochs (by step; 0 = always 1). grad_clip: global
     gradient norm limit (0 = off). eval_batch_size: images per batch in evaluation. probe_size: test
     images whose posterior means are stored after every epoch (0 = none). threads: CPU threads for
-    torch (None = torch's default; set by the entry point, never by the loop).
+    torch (None = torch's default; set by the entry point, never by the loop). hflip: mirror a random half of
+    every batch left-right (augmentation for images whose mirror image is as real as they are: faces, photos;
+    not digits or text). early_stop: end training once the test ELBO has not improved for this many epochs
+    (0 = off); the weights are those of the last epoch trained.
     """
 
     epochs: int = 10
@@ -31,6 +34,8 @@ class TrainConfig:
     probe_size: int = 500
     compile: bool = False
     threads: int | None = None
+    hflip: bool = False
+    early_stop: int = 0
 
     def __post_init__(self) -> None:
         _require_int(self, "epochs", minimum=1)
@@ -43,8 +48,10 @@ class TrainConfig:
         _require_number(self, "weight_decay")
         _require_number(self, "kl_warmup_epochs")
         _require_number(self, "grad_clip")
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"TrainConfig.compile must be true or false, got {self.compile!r}")
+        for name in ("compile", "hflip"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"TrainConfig.{name} must be true or false, got {getattr(self, name)!r}")
+        _require_int(self, "early_stop", minimum=0)
         if self.threads is not None:
             _require_int(self, "threads", minimum=1)
 

@@ -40,9 +40,10 @@ from latentspace.train.ledger import (
     weights_problem,
 )
 from latentspace.train.resume import load_checkpoint, refuse_taken, rewind_folder, start_folder, write_checkpoint
-from latentspace.train.schedule import epoch_permutation, kl_weight_at, lr_at, probe_index
-from latentspace.train.step import EvalResult, evaluate, posterior_means, train_step
+from latentspace.train.schedule import epoch_permutation, kl_weight_at, lr_at, mirrored, probe_index
+from latentspace.train.step import EvalResult, eval_batch_for, evaluate, posterior_means, train_step
 from latentspace.utils.device import autocast_dtype
+from latentspace.utils.memory import PageWindow
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 # The loop's parts used to live in this module and callers import them from here, hence the re-exports.
@@ -135,6 +136,10 @@ def fit(
     step_model = distributed.DataParallelLoss(model, device) if world.is_distributed else model
     amp = autocast_dtype(device)
     ticker = Ticker(progress, PROGRESS_EVERY_STEPS, PROGRESS_EVERY_S)
+    # A memory-mapped train split (an image folder's cache) is read in place; this keeps what an epoch has read
+    # from staying resident, so memory does not grow with the folder (no-op for arrays in RAM or on a GPU).
+    pages = PageWindow(train_set.images if train_images.device.type == "cpu" else None)
+    image_bytes = int(np.prod(train_set.shape))
     every = PROGRESS_EVERY_STEPS
 
     def check(health: Health) -> None:
@@ -162,6 +167,9 @@ def fit(
                     batch = order[i * config.batch_size : (i + 1) * config.batch_size]
                     rows, own, scale = distributed.shard(batch, world)
                     x = to_float(train_images[rows])
+                    pages.touched(len(rows) * image_bytes)
+                    if config.hflip:
+                        x = mirrored(x, rows, config.seed, pos.global_step)
                     lr = lr_at(pos.global_step, total_steps, config)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
@@ -179,6 +187,7 @@ def fit(
                     if pos.global_step % every == 0 or (reported and not world.is_distributed):
                         check(log.sync(asks_stop()))
                 ticker.flush()
+                pages.release()  # what the epoch read leaves memory before evaluation allocates its own
                 check(log.sync(asks_stop()))
                 problem = weights_problem(model)  # a finite last step can still leave non-finite weights
                 if problem is not None:
@@ -195,6 +204,9 @@ def fit(
                     write_checkpoint(run_dir, model, optimizer, noise_states, reparam, pos, weights_saved=True)
                 last_saved = pos.describe()
                 distributed.barrier(world)  # the others wait while rank 0 evaluates and writes
+                if config.early_stop and _agree(world.is_main and _stalled(run_dir, config.early_stop), world, device):
+                    logger.info("test ELBO has not improved for %d epochs: stopping early", config.early_stop)
+                    break
     except KeyboardInterrupt as stop:
         if not consistent or (world.is_distributed and not isinstance(stop, _StoppedTogether)):
             if world.is_main:
@@ -229,6 +241,18 @@ def _checkpoint_on_interrupt(run_dir, model, optimizer, reparam, pos: Position, 
         logger.info("interrupted at epoch %d step %d; checkpoint in %s", pos.epoch + 1, pos.step_in_epoch, run_dir)
 
 
+def _stalled(run_dir: Path, patience: int) -> bool:
+    """Whether the test ELBO's best epoch lies ``patience`` or more epochs back (read from metrics.jsonl, so a
+    resumed run decides as the uninterrupted one did)."""
+    elbos = [r["test_elbo"] for r in runs.read_metrics(run_dir)]
+    return bool(elbos) and len(elbos) - 1 - int(np.argmax(elbos)) >= patience
+
+
+def _agree(flag: bool, world: World, device: torch.device) -> bool:
+    """Rank 0's decision, known to every rank."""
+    return bool(distributed.all_sum(torch.tensor([float(flag)], device=device), world).item() > 0)
+
+
 def _diverged(step: int, epoch: int, problem: str, run_dir: Path, last_saved: str | None) -> str:
     kept = (f"the last good checkpoint ({last_saved}) is intact in {run_dir}" if last_saved is not None
             else f"no checkpoint was written in {run_dir} yet")
@@ -240,11 +264,12 @@ def _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, 
     """Evaluate, store the probe codes and the metrics record, save the weights; returns the record."""
     device = test_images.device
     eval_gen = torch.Generator(device=device).manual_seed(config.seed + EVAL_SEED_OFFSET)
-    ev = evaluate(model, test_images, config.eval_batch_size, generator=eval_gen)
+    batch = eval_batch_for(config.eval_batch_size, test_images.shape[1:])
+    ev = evaluate(model, test_images, batch, generator=eval_gen)
     epoch = pos.epoch + 1
     if len(probe):
         probe_t = torch.from_numpy(probe).to(device)
-        snapshots[runs.snapshot_key(epoch)] = posterior_means(model, test_images[probe_t], config.eval_batch_size)
+        snapshots[runs.snapshot_key(epoch)] = posterior_means(model, test_images[probe_t], batch)
         runs.write_snapshots(run_dir / runs.SNAPSHOTS, snapshots)
     train_loss, train_elbo, count = epoch_means(pos.batches)
     record = {

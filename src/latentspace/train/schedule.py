@@ -38,6 +38,15 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
+def mirrored(x: torch.Tensor, rows: torch.Tensor, seed: int, step: int) -> torch.Tensor:
+    """``x`` (B, C, H, W) with a seeded random half of its rows mirrored left-right. The choice is a function of
+    (seed, step, the row's index in the train split), so resumed and distributed runs mirror the same images."""
+    coin = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    flip = torch.rand(int(rows.max()) + 1 if len(rows) else 0, generator=coin)[rows.cpu()] < 0.5
+    flip = flip.to(x.device)[:, None, None, None]
+    return torch.where(flip, x.flip(-1), x)
+
+
 def probe_index(n_test: int, probe_size: int, seed: int) -> np.ndarray:
     """Sorted indices (P,) int64 of the test images whose codes are stored after every epoch."""
     rng = np.random.default_rng(seed)

@@ -1,0 +1,108 @@
+"""Small folders train well by default (issue 13): defaults that follow the data, the likelihood chosen from the
+pixels, the options that round-trip through the run folder, and the comparison with PCA that `train` prints."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from latentspace.data import load
+from latentspace.metrics.compression import against_pca, pca_curve
+from latentspace.models import ModelConfig, build
+from latentspace.models.config import likelihood_for_pixels
+from latentspace.train import TrainConfig, fit, open_run
+from latentspace.train.budget import MIN_STEPS, default_batch_size, default_epochs
+from latentspace.train.loop import _stalled
+from latentspace.train.schedule import mirrored
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_the_likelihood_follows_the_pixels(mnist_test):
+    assert likelihood_for_pixels(mnist_test.images) == "bernoulli"  # ink on paper
+    assert likelihood_for_pixels(load("shapes", split="test", n=200).images) == "bernoulli"
+    assert likelihood_for_pixels(load("faces", split="test", n=200, size=32, channels=1).images) == "gaussian"
+    assert likelihood_for_pixels(load("faces", split="test", n=200, size=32).images) == "gaussian"
+
+
+@pytest.mark.parametrize("n", [50, 400, 500, 3000, 4095])
+def test_small_data_gets_at_least_the_minimum_number_of_steps(n):
+    batch = default_batch_size(n)
+    assert batch == 64
+    assert default_epochs(n, batch) * math.ceil(n / batch) >= MIN_STEPS
+
+
+def test_large_data_keeps_the_usual_schedule():
+    assert default_batch_size(60_000) == TrainConfig.batch_size
+    assert default_epochs(60_000, TrainConfig.batch_size) == TrainConfig.epochs
+
+
+def test_mirroring_is_seeded_by_step_and_row():
+    x = torch.arange(6 * 4, dtype=torch.float32).reshape(6, 1, 1, 4)
+    rows = torch.tensor([10, 3, 7, 0, 5, 9])
+    a, b = mirrored(x, rows, seed=1, step=5), mirrored(x, rows, seed=1, step=5)
+    torch.testing.assert_close(a, b)
+    flipped = (a != x).any(dim=(1, 2, 3))
+    assert torch.equal(a[flipped], x[flipped].flip(-1)) and torch.equal(a[~flipped], x[~flipped])
+    changes = sum(int(((mirrored(x, rows, 1, s) != x).any(dim=(1, 2, 3))).sum()) for s in range(50))
+    assert 0.35 < changes / (50 * 6) < 0.65  # about half the rows, step after step
+
+
+def test_new_options_round_trip_through_the_run_folder(tmp_path):
+    train, test = load("shapes", split="train", n=64, size=16), load("shapes", split="test", n=32, size=16)
+    config = TrainConfig(epochs=2, batch_size=32, hflip=True, early_stop=3, probe_size=0)
+    torch.manual_seed(0)
+    fit(build(ModelConfig(image_shape=train.shape, latent_dim=2)), train, test, config, tmp_path, "cpu")
+    assert open_run(tmp_path).train_config == config
+
+
+def test_early_stopping_reads_the_test_elbo_history(tmp_path):
+    lines = [{"epoch": e, "test_elbo": v} for e, v in enumerate([-90.0, -80.0, -81.0, -82.0], start=1)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert _stalled(tmp_path, 2) and not _stalled(tmp_path, 3)
+
+
+def test_an_overfitting_run_stops_early(tmp_path):
+    train, test = load("shapes", split="train", n=48, size=16), load("shapes", split="test", n=48, size=16, seed=1)
+    config = TrainConfig(epochs=60, batch_size=16, lr=1e-2, early_stop=3, probe_size=0, warmup_steps=0)
+    torch.manual_seed(0)
+    result = fit(build(ModelConfig(image_shape=train.shape, latent_dim=8)), train, test, config, tmp_path, "cpu")
+    elbos = [r["test_elbo"] for r in result.history]
+    assert result.epochs < 60
+    assert len(elbos) - 1 - int(np.argmax(elbos)) == 3  # stopped exactly when the patience ran out
+
+
+def test_the_pca_baseline_measures_the_model_and_pca_on_the_same_images():
+    train, test = load("shapes", split="train", n=200, size=16), load("shapes", split="test", n=100, size=16)
+    torch.manual_seed(0)
+    model = build(ModelConfig(image_shape=train.shape, latent_dim=4))
+    baseline = against_pca(model, train, test)
+    curve = pca_curve(train.images, test.images, components=(4,))
+    assert baseline.pca_mse == pytest.approx(curve.mse[0]) and baseline.components == 4
+    assert baseline.mean_mse == pytest.approx(curve.mean_image_mse)
+    assert baseline.model_mse > baseline.pca_mse and not baseline.beats_pca  # an untrained model loses
+    assert "WORSE than PCA with 4 components" in baseline.verdict()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [
+    ("--data", "faces", "--n", "400", "--size", "64", "--channels", "1"),  # a few hundred grey photos
+    ("--data", "mnist", "--n", "500"),                                       # a few hundred digits
+], ids=["faces-400-64px-grey", "mnist-500"])
+def test_default_training_of_a_small_set_is_no_worse_than_pca(args, tmp_path, capsys, monkeypatch, mnist_dir):
+    """The acceptance of issue 13 item 3, through the command users run, with every training default."""
+    import sys
+
+    from latentspace.cli.main import main
+
+    monkeypatch.setattr(sys, "argv", ["latentspace", "train", *args, "--device", "cpu", "--out", str(tmp_path / "r")])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    out = capsys.readouterr().out
+    assert stop.value.code in (0, None), out
+    assert "reconstruction: no worse than PCA with 16 components" in out
+    run = open_run(tmp_path / "r")
+    assert run.train_config.batch_size == 64 and run.metrics()[-1]["step"] >= MIN_STEPS
