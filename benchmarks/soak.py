@@ -33,8 +33,8 @@ def main() -> None:
         window = (4.0, 14.0) if args.ddp else (2.0, 9.0)
         result = soak(Path(tmp) / "soaked", reference, args.kills, args.seed, launcher, window=window)
     print(f"launcher: {'torchrun x2' if args.ddp else 'latentspace'}; seed {args.seed}")
-    print(f"kills delivered: {result.kills} (asked {args.kills}); commands started: {result.resumes}; "
-          f"wall {result.wall_s:.0f} s")
+    print(f"kills before a run had finished: {result.kills} (asked {args.kills}); runs trained through kills: "
+          f"{result.runs}; train commands started: {result.commands}; wall {result.wall_s:.0f} s")
     print(f"identical weights: {result.identical_weights}   target: True")
     print(f"identical per-epoch test ELBO: {result.identical_metrics}   target: True")
     sys.exit(0 if result.identical_weights and result.identical_metrics else 1)

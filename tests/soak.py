@@ -20,8 +20,9 @@ JOB = ["--data", "shapes", "--n", "3000", "--size", "16", "--latent-dim", "2", "
 
 @dataclass
 class SoakResult:
-    kills: int            # SIGKILLs delivered while the run was still going
-    resumes: int          # resume commands started in all
+    kills: int            # SIGKILLs that landed before the run had finished (during start-up or training)
+    commands: int         # train commands started in all (fresh and --resume)
+    runs: int             # runs trained to the end through kills, each compared with the reference
     identical_weights: bool
     identical_metrics: bool
     wall_s: float
@@ -45,28 +46,40 @@ def run_uninterrupted(out: Path, launcher: list[str] = SCRIPT) -> None:
         raise RuntimeError(f"uninterrupted training failed: {err[-2000:]}")
 
 
+def _finished(out: Path) -> bool:
+    path = out / "metrics.jsonl"
+    return path.exists() and len(path.read_text().splitlines()) >= int(JOB[JOB.index("--epochs") + 1])
+
+
 def soak(out: Path, reference: Path, kills: int, seed: int, launcher: list[str] = SCRIPT,
          window: tuple[float, float] = (2.0, 9.0)) -> SoakResult:
-    """Kill ``kills`` times at uniform random moments in ``window`` seconds after each start, then finish."""
-    rng, started, delivered, resumes = random.Random(seed), time.perf_counter(), 0, 0
-    while True:
-        proc = _train(out, resume=resumes > 0 and (out / "config.json").exists(), launcher=launcher)
-        resumes += 1
-        if delivered < kills:
+    """Train runs to the end while killing each command at a uniform random moment in ``window`` seconds after
+    its start, until ``kills`` kills have landed before a run finished; every run is compared with ``reference``."""
+    rng, started = random.Random(seed), time.perf_counter()
+    landed = commands = runs = 0
+    same_weights = same_metrics = True
+    while landed < kills:
+        folder = out / f"run{runs}"
+        while True:
+            proc = _train(folder, resume=(folder / "config.json").exists(), launcher=launcher)
+            commands += 1
             try:
                 proc.wait(timeout=rng.uniform(*window))
             except subprocess.TimeoutExpired:
+                unfinished = not _finished(folder)
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                delivered += 1
+                landed += unfinished
                 continue
-        err = proc.communicate(timeout=600)[1]
-        if proc.returncode != 0:
-            raise RuntimeError(f"training after {delivered} kills failed ({proc.returncode}): {err[-2000:]}")
-        if delivered >= kills:
-            break
-    return SoakResult(delivered, resumes, _same_weights(out, reference), _same_metrics(out, reference),
-                      time.perf_counter() - started)
+            err = proc.stderr.read() if proc.stderr else ""
+            if proc.returncode != 0:
+                raise RuntimeError(f"training after {landed} kills failed ({proc.returncode}): {err[-2000:]}")
+            if _finished(folder):
+                break
+        runs += 1
+        same_weights &= _same_weights(folder, reference)
+        same_metrics &= _same_metrics(folder, reference)
+    return SoakResult(landed, commands, runs, same_weights, same_metrics, time.perf_counter() - started)
 
 
 def _same_weights(a: Path, b: Path) -> bool:

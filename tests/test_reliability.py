@@ -243,3 +243,58 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "interrupted" in (out + err)
+
+
+# -- 2, 7, 9, 10, 11 through the command line: the data layer's refusals reach the user as one line -------------
+def _folder(tmp_path: Path, n: int = 3) -> Path:
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(n):
+        Image.fromarray(np.full((20, 20, 3), 40 * i, np.uint8)).save(folder / f"p{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("csv,expected", [
+    ("filename,age\np0.png,3\np1.png,n/a\np2.png,5\n", "line 3, column 'age': 'n/a' is not a number"),
+    ("filename,age\np0.png,3\np1.png,1e999\np2.png,5\n", "1e999"),
+])
+def test_a_bad_attributes_cell_is_one_line_and_trains_nothing(tmp_path, capsys, monkeypatch, csv, expected):
+    folder = _folder(tmp_path)
+    (folder / "attributes.csv").write_text(csv)
+    out = tmp_path / "run"
+    line = refused(capsys, monkeypatch, "train", "--data", folder, "--size", "16", "--out", out)
+    assert "attributes.csv" in line and expected in line
+    assert not out.exists()
+
+
+def test_non_utf8_attributes_name_the_file(tmp_path, capsys, monkeypatch):
+    folder = _folder(tmp_path)
+    (folder / "attributes.csv").write_bytes(b"filename,age\np0.png,\xff\xfe\n")
+    line = refused(capsys, monkeypatch, "data", "info", folder)
+    assert f"{folder / 'attributes.csv'}" in line
+
+
+def test_a_fifo_and_broken_links_are_skipped_and_counted_by_the_command(tmp_path, capsys, monkeypatch, caplog):
+    folder = _folder(tmp_path)
+    os.mkfifo(folder / "x.png")
+    (folder / "gone.png").symlink_to(folder / "nowhere.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    rc, err = cli(capsys, monkeypatch, "data", "info", folder, "--size", "16")
+    assert rc == 0, err
+    assert "skipped 3 of 6 files" in caplog.text + err
+
+
+def test_an_idx_bomb_is_refused_at_once(tmp_path, capsys, monkeypatch):
+    import gzip
+
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    header = (2051).to_bytes(4, "big") + (60000).to_bytes(4, "big") + (1000).to_bytes(4, "big") * 2
+    with gzip.open(mnist / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(header + bytes(1 << 20))
+    started = time.perf_counter()
+    line = refused(capsys, monkeypatch, "data", "info", "mnist", "--data-dir", mnist)
+    assert time.perf_counter() - started < 10
+    assert "train-images-idx3-ubyte.gz" in line

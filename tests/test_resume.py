@@ -129,8 +129,9 @@ def test_interrupt_inside_a_step_keeps_the_last_consistent_checkpoint(tmp_path, 
     model.loss = loss_then_interrupt
     with pytest.raises(KeyboardInterrupt):
         fit(model, TRAIN, TEST, CONFIG, tmp_path, "cpu")
-    if call == 2:  # no checkpoint yet: resuming starts the run again
-        assert not (tmp_path / TRAINER_STATE).exists()
+    if call == 2:  # only the step-0 checkpoint: resuming starts the run again from it
+        state = load_trainer_state(tmp_path / TRAINER_STATE)
+        assert (state.epoch, state.step_in_epoch, state.global_step) == (0, 0, 0)
     else:
         state = load_trainer_state(tmp_path / TRAINER_STATE)
         assert (state.epoch, state.step_in_epoch, state.global_step) == (1, 0, STEPS_PER_EPOCH)

@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 from latentspace.cli.main import app
 from latentspace.data import ImageSet, load, to_float
 from latentspace.models import LossOutput, ModelConfig, build
-from latentspace.train import TrainConfig, evaluate, fit, kl_weight_at, lr_at, open_run, train_step
+from latentspace.train import (
+    TrainConfig, evaluate, fit, kl_weight_at, load_trainer_state, lr_at, open_run, train_step,
+)
 from latentspace.train import loop as loop_module
 from latentspace.train.distributed import World
 from latentspace.train.ledger import StepLog, TrainingDiverged, weights_problem
@@ -223,8 +225,8 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint_byte_for_byte(
                         rf"checkpoint \(epoch 1\) is intact in {re.escape(str(tmp_path))}; lower --lr or --beta",
                         message), message
     assert 5 <= int(message.split()[1]) <= 8
-    assert len(written) == 1
-    for name, content in written[0].items():
+    assert len(written) == 2  # step 0 and the end of epoch 1
+    for name, content in written[-1].items():
         assert (tmp_path / name).read_bytes() == content, name
     assert [r["epoch"] for r in open_run(tmp_path).metrics()] == [1]
     assert sorted(k for k in open_run(tmp_path).snapshots() if k.startswith("epoch_")) == ["epoch_0000", "epoch_0001"]
@@ -235,9 +237,9 @@ def test_train_with_a_huge_lr_stops_with_one_line_and_writes_no_weights(tmp_path
     result = CliRunner().invoke(app, ["train", "--data", "shapes", "--n", "64", "--size", "16", "--lr", "1e9",
                                       "--epochs", "2", "--batch-size", "16", "--out", str(out), "--threads", "1"])
     assert isinstance(result.exception, TrainingDiverged), (result.output, result.exception)
-    assert re.fullmatch(r"step \d+ \(epoch 1\): .* is (nan|inf); stopped, no checkpoint was written in .* yet; "
-                        r"lower --lr or --beta", str(result.exception))
-    assert not (out / MODEL).exists() and not (out / TRAINER_STATE).exists()
+    assert re.fullmatch(r"step \d+ \(epoch 1\): .* is (nan|inf); stopped, the last good checkpoint \(step 0, "
+                        r"before training\) is intact in .*; lower --lr or --beta", str(result.exception))
+    assert load_trainer_state(out / TRAINER_STATE).global_step == 0  # only the start was ever written
 
 
 # -- learning on real data --------------------------------------------------------------------------

@@ -39,6 +39,8 @@ class Position:
 
     def describe(self) -> str:
         """The position in words, as a checkpoint at it is named in messages."""
+        if self.global_step == 0:
+            return "step 0, before training"
         if self.step_in_epoch == 0:
             return f"epoch {self.epoch}"
         return f"epoch {self.epoch + 1}, step {self.step_in_epoch}"

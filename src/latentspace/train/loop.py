@@ -128,8 +128,14 @@ def fit(
     if world.is_main:
         snapshots = (start_folder(model, train_set, test_set, config, run_dir, data_info, probe) if pos is None
                      else rewind_folder(model, config, run_dir, data_info, pos.epoch))
-    last_saved = pos.describe() if pos is not None else None  # named in the message if training diverges
+    if pos is None:
+        # Step 0 is a checkpoint too: from here on the folder always holds one, so a missing trainer state can
+        # only mean a lost file (refused on --resume), never a kill -9 before the first epoch's checkpoint.
+        noise_states = distributed.gather(reparam.get_state(), world)
+        if world.is_main:
+            write_checkpoint(run_dir, model, optimizer, noise_states, reparam, Position())
     pos = pos or Position()
+    last_saved = pos.describe()  # named in the message if training diverges
     if config.compile:
         for child in model.children():
             child.compile()  # in place: state_dict keys stay as they are
