@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from soak import SCRIPT, run_uninterrupted, soak  # noqa: E402
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-            "latentspace"]
+            "latentspace", "--"]
 
 
 def main() -> None:

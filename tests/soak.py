@@ -46,6 +46,22 @@ def run_uninterrupted(out: Path, launcher: list[str] = SCRIPT) -> None:
         raise RuntimeError(f"uninterrupted training failed: {err[-2000:]}")
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant at once (torchrun's workers live in sessions of their own, so
+    killing the launcher's process group alone would leave them training)."""
+    family, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        family.append(parent)
+        children = Path(f"/proc/{parent}/task/{parent}/children")
+        todo += [int(c) for c in children.read_text().split()] if children.exists() else []
+    for member in family:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _finished(out: Path) -> bool:
     path = out / "metrics.jsonl"
     return path.exists() and len(path.read_text().splitlines()) >= int(JOB[JOB.index("--epochs") + 1])
@@ -67,7 +83,7 @@ def soak(out: Path, reference: Path, kills: int, seed: int, launcher: list[str] 
                 proc.wait(timeout=rng.uniform(*window))
             except subprocess.TimeoutExpired:
                 unfinished = not _finished(folder)
-                os.killpg(proc.pid, signal.SIGKILL)
+                _kill_tree(proc.pid)
                 proc.wait()
                 landed += unfinished
                 continue
