@@ -1,5 +1,5 @@
 """kill -9 soak: train a run while killing it at random moments, resume until it finishes, and compare it bit for
-bit with an uninterrupted run. Shared by tests/test_soak.py (a few kills) and benchmarks/soak.py (many)."""
+bit with an uninterrupted run. Shared by tests/test_soak.py (two kills; the benchmark does 25) and benchmarks/soak.py (many)."""
 from __future__ import annotations
 
 import os

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 def test_random_kills_then_resume_equal_an_uninterrupted_run(tmp_path):
     reference = tmp_path / "reference"
     run_uninterrupted(reference)
-    result = soak(tmp_path / "soaked", reference, kills=4, seed=11)
-    assert result.kills >= 4 and result.runs >= 1
+    result = soak(tmp_path / "soaked", reference, kills=2, seed=11)
+    assert result.kills >= 2 and result.runs >= 1
     assert result.identical_weights, "weights differ from the uninterrupted run"
     assert result.identical_metrics, "test ELBO per epoch differs from the uninterrupted run"
