@@ -98,7 +98,9 @@ def test_default_training_of_a_small_set_is_no_worse_than_pca(args, tmp_path, ca
 
     from latentspace.cli.main import main
 
-    monkeypatch.setattr(sys, "argv", ["latentspace", "train", *args, "--device", "cpu", "--out", str(tmp_path / "r")])
+    # --threads 2: the module otherwise runs torch on one thread, and this is the suite's longest test.
+    monkeypatch.setattr(sys, "argv", ["latentspace", "train", *args, "--device", "cpu", "--threads", "2",
+                                      "--out", str(tmp_path / "r")])
     with pytest.raises(SystemExit) as stop:
         main()
     out = capsys.readouterr().out
