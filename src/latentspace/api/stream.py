@@ -28,7 +28,7 @@ from PIL import Image
 
 from latentspace.api.common import Device, model_key, open_model
 from latentspace.data.attributes import read_attributes
-from latentspace.data.decode import ImageDecodeError, decode_image
+from latentspace.data.folder_cache import decode_or_reason
 from latentspace.data.folder import ATTRIBUTES_FILE, NO_ROW
 from latentspace.data.resize import convert_channels
 from latentspace.data.scan import FolderScan, scan_folder
@@ -101,23 +101,13 @@ def _files_digest(plan: _Plan) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _decode_or_reason(path: Path, size: int) -> np.ndarray | str:
-    """Pixels, or why the file was skipped: one bad file must not stop the other 100,000."""
-    try:
-        return decode_image(path, size)
-    except ImageDecodeError as e:
-        return e.reason
-    except OSError as e:  # gone since the scan, or no permission to read it
-        return (e.strerror or type(e).__name__).lower()
-
-
 def decode_batch(
     pool: ThreadPoolExecutor, root: Path, files: tuple[str, ...], image_shape: tuple[int, int, int],
 ) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
     """Decode ``files`` (one batch) in parallel -> uint8 (k, C, S, S) of the readable ones, their positions in
     ``files``, and (name, reason) for the others."""
     c, size, _ = image_shape
-    results = list(pool.map(lambda f: _decode_or_reason(root / f, size), files))
+    results = list(pool.map(lambda f: decode_or_reason(root / f, size), files))
     ok = [i for i, r in enumerate(results) if not isinstance(r, str)]
     skipped = [(files[i], r) for i, r in enumerate(results) if isinstance(r, str)]
     pixels = np.stack([results[i] for i in ok]) if ok else np.empty((0, 3, size, size), dtype=np.uint8)

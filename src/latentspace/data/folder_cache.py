@@ -69,7 +69,7 @@ def cache_key(scan: FolderScan, size: int, channels: int | None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _decode_one(path: Path, size: int) -> np.ndarray | str:
+def decode_or_reason(path: Path, size: int) -> np.ndarray | str:
     """Decoded pixels, or the reason the file was skipped."""
     try:
         return decode_image(path, size)
@@ -106,7 +106,7 @@ def _decode_all(root: Path, files: list[str], out: np.ndarray, progress: Progres
             for i, rel in enumerate(files):
                 if len(pending) >= window:
                     store(pending.popleft())
-                pending.append((i, pool.submit(_decode_one, root / rel, out.shape[-1])))
+                pending.append((i, pool.submit(decode_or_reason, root / rel, out.shape[-1])))
             while pending:
                 store(pending.popleft())
     return reasons
