@@ -14,7 +14,9 @@ test digits with 20% salt-and-pepper noise (each pixel, with probability 0.2, se
 The real side is the whole MNIST test split (10,000), scored once and cached in the run
 (``ood_calibration.safetensors``). Scores, higher = more off the manifold (metrics.ood): IWAE NLL with ``--k``
 samples, complexity-corrected NLL (minus the PNG length), -log p(code) under the run's 10-component GMM,
-reconstruction MSE, and ``combined`` (Fisher's combination of the last three's tail probabilities).
+reconstruction MSE, framing (the image moments' Mahalanobis distance from the training images'), and
+``combined`` (Fisher's combination of the last four's tail probabilities). Also printed: ``combined`` without
+framing, the generative model's own scores alone.
 
 Printed: AUROC per score and set, each score's worst set, the target (the default score at least 0.95 on
 every set, and not raw likelihood alone if raw likelihood fails a set), which score has the best worst case, and
@@ -37,10 +39,11 @@ import numpy as np
 import torch
 
 from latentspace import api
-from latentspace.api.locate import LocateOptions
+from latentspace.api.calibration import LocateOptions, calibration, score_images
+from latentspace.api.ood import constructed_sets
 from latentspace.cli.console import RichProgress
 from latentspace.data import load
-from latentspace.metrics.ood import ALL_SCORES, SCORE_NAMES
+from latentspace.metrics.ood import ALL_SCORES, COMBINED_FROM, SCORE_NAMES, combined_score
 from latentspace.metrics.separation import auroc
 from latentspace.models import ModelConfig, build
 from latentspace.train import TrainConfig, fit
@@ -48,7 +51,6 @@ from latentspace.train.run import Run, is_run_folder, open_run
 from latentspace.utils.files import write_json
 
 TARGET = 0.95
-SALT_PEPPER = 0.2
 SETS = ("shapes", "faces", "noise", "flipped", "salt-pepper")
 
 
@@ -73,18 +75,15 @@ def ensure_run(path: Path, epochs: int, data_dir: str | None) -> Run:
 
 
 def other_sets(run: Run, n: int, seed: int) -> dict[str, np.ndarray]:
-    """The five other sets of uint8 (n, 1, 28, 28) images (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    digits = run.dataset("test").images[:n]
-    salted = digits.copy()
-    hit = rng.random(salted.shape) < SALT_PEPPER
-    salted[hit] = np.where(rng.random(int(hit.sum())) < 0.5, 0, 255).astype(np.uint8)
+    """The five other sets of uint8 (n, 1, 28, 28) images (see the module docstring); the last three are
+    `evaluate`'s constructed sets (api.ood.constructed_sets) of the first n test digits."""
+    made = constructed_sets(run.dataset("test").images[:n], seed)
     return {
         "shapes": load("shapes", split="test", size=28, channels=1, seed=seed, n=n).images,
         "faces": load("faces", split="test", size=28, channels=1, seed=seed, n=n).images,
-        "noise": rng.integers(0, 256, (n, 1, 28, 28), dtype=np.uint8),
-        "flipped": np.ascontiguousarray(digits[:, :, ::-1, :]),
-        "salt-pepper": salted,
+        "noise": made["uniform noise"],
+        "flipped": made["flipped upside down"],
+        "salt-pepper": made["20% salt and pepper"],
     }
 
 
@@ -106,6 +105,17 @@ def flipped_ceiling(run: Run, n: int, seed: int) -> float:
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = MLPClassifier((256,), max_iter=30, random_state=seed).fit(x, y)
     return auroc(clf.predict_proba(flat(test, False))[:, 1], clf.predict_proba(flat(test, True))[:, 1])
+
+
+def model_only(run: Run, sets: dict[str, np.ndarray], options: LocateOptions) -> dict[str, float]:
+    """AUROC per set of ``combined`` without ``framing``: Fisher's combination of the generative model's own
+    scores only (complexity, code density, reconstruction), to show what the framing score adds."""
+    model = run.model()
+    names = tuple(s for s in COMBINED_FROM if s != "framing")
+    reference = calibration(run, model, options).test.table(names)
+    real = combined_score(reference, reference, leave_one_out=True)
+    return {name: auroc(real, combined_score(score_images(run, model, images, options).table(names), reference))
+            for name, images in sets.items()}
 
 
 def print_table(auroc: dict[str, dict[str, float]], default: str) -> str:
@@ -164,6 +174,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"default on flipped: AUPR {d.aupr:.3f}, FPR at 95% TPR {d.fpr_at_tpr:.3f}")
     print(f"called off by the default at the test split's {options.percentile:g}th percentile (as `locate` judges): "
           + ", ".join(f"{name} {r.called_off[api.DEFAULT_SCORE]:.1%}" for name, r in results.items()))
+    own = model_only(run, sets, options)
+    print("combined without framing (the model's own scores only): "
+          + ", ".join(f"{name} {value:.3f}" for name, value in own.items()) + f"; worst {min(own.values()):.3f}")
     t = time.perf_counter()
     ceiling = flipped_ceiling(run, args.n, args.seed)
     print(f"reference, not a latentspace score: a supervised MLP trained on upright vs flipped training digits "
@@ -173,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json is not None:
         out: dict[str, Any] = {"run": str(run.path), "epochs": len(run.metrics()), "k": args.k, "n": args.n,
                                "threads": args.threads, "default": api.DEFAULT_SCORE, "target": TARGET,
-                               "flipped_supervised_auroc": ceiling,
+                               "flipped_supervised_auroc": ceiling, "combined_without_framing_auroc": own,
                                "sets": {name: r.to_dict() for name, r in results.items()}}
         write_json(args.json, out)
         print(f"wrote {args.json}")

@@ -12,14 +12,16 @@ from quick import quick_evaluator
 
 from latentspace import api
 from latentspace.api import measures
+from latentspace.api.calibration import LocateOptions
 from latentspace.api.evaluate import EvaluateOptions, Evaluation, evaluation_rows
+from latentspace.api.ood import CONSTRUCTED, constructed_sets
 from latentspace.data.transforms import to_float
 from latentspace.latent.codes import decode_latents
 from latentspace.metrics.likelihood import importance_weighted_nll
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-QUICK = EvaluateOptions(iw_k=8, iw_n=100, samples=300, diffusion_steps=200)
+QUICK = EvaluateOptions(iw_k=8, iw_n=100, samples=300, diffusion_steps=200, ood_k=8, ood_n=200)
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,33 @@ def test_generation_floor_is_closer_than_samples_of_a_one_epoch_model(faces):
         assert gen.floor.frechet < s.frechet
         assert 0 <= s.precision <= 1 and 0 <= s.recall <= 1
     assert gen.floor.precision > 0.5 and gen.floor.recall > 0.5
+
+
+def test_the_manifold_check_judges_constructed_sets_with_the_calibration_locate_reads(faces):
+    run, ev = faces
+    m = ev.manifold
+    assert (m.score, m.percentile, m.k, m.n_other) == (api.DEFAULT_SCORE, 99.0, 8, 200)
+    assert tuple(s.name for s in m.sets) == CONSTRUCTED
+    noise = m.sets[0]
+    assert noise.auroc > 0.99 and noise.called_off > 0.9
+    assert all(0.5 < s.auroc <= 1 and 0 <= s.called_off <= 1 for s in m.sets)
+    opened = api.open_run(run)
+    cached = api.calibration(opened, opened.model(), LocateOptions(k=8), compute=False)
+    assert cached is not None and cached.threshold(m.score) == pytest.approx(m.threshold)
+    rows = [r for r in evaluation_rows(ev) if r.section == "on the manifold"]
+    assert [r.value for r in rows] == [f"{s.auroc:.3f} / {s.called_off:.3f}" for s in m.sets]
+
+
+def test_constructed_sets_are_noise_flips_and_salt_and_pepper():
+    images = np.random.default_rng(0).integers(30, 220, (50, 3, 16, 16), dtype=np.uint8)
+    sets = constructed_sets(images, seed=1)
+    assert tuple(sets) == CONSTRUCTED and all(v.shape == images.shape and v.dtype == np.uint8 for v in sets.values())
+    np.testing.assert_array_equal(sets["flipped upside down"][:, :, 0], images[:, :, -1])
+    salted = sets["20% salt and pepper"]
+    changed = (salted != images).any(axis=1)  # per pixel, all channels alike
+    assert changed.mean() == pytest.approx(0.2, abs=0.02)
+    assert set(np.unique(salted.transpose(0, 2, 3, 1)[changed])) == {0, 255}
+    np.testing.assert_array_equal(constructed_sets(images, seed=1)["uniform noise"], sets["uniform noise"])
 
 
 def test_evaluation_is_cached_and_round_trips_through_json(faces, monkeypatch):

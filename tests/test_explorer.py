@@ -39,6 +39,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette asks for httpx2 on import
     from fastapi.testclient import TestClient
 
+from latentspace.api.calibration import LocateOptions
+from latentspace.api.locate import locate_images
 from latentspace.explorer import create_app
 from latentspace.explorer.batching import Batcher
 
@@ -280,6 +282,29 @@ def test_decode_and_real_images(client, run_data):
     np.testing.assert_allclose(located["z"], z_test[3], rtol=0, atol=1e-6)
     np.testing.assert_allclose(located["positions"]["pca"], linear_map(z_test).xy[3], rtol=0, atol=1e-4)
     np.testing.assert_array_equal(pixels_of(located["reconstruction"]), decode_latents(model, z_test[3:4])[0])
+
+
+def test_uploads_and_located_images_get_the_verdict_of_locate_once_the_run_is_calibrated(client, run_data):
+    run, model, _, _, test, _ = run_data
+    data = png(test.images[5])
+    before = client.post("/api/upload", files={"file": ("five.png", data, "image/png")}).json()
+    assert before["verdict"] is None and "latentspace locate" in before["verdict_note"]
+    options = LocateOptions(k=4, seed=3)  # whatever options the cached calibration was made with
+    api.calibration(run, model, options)
+    noise = np.random.default_rng(0).integers(0, 256, test.images[5].shape, dtype=np.uint8)
+    for name, pixels in (("five.png", test.images[5]), ("noise.png", noise)):
+        got = client.post("/api/upload", files={"file": (name, png(pixels), "image/png")}).json()
+        stored = client.get(got["url"]).content  # the upload as the explorer read it
+        kept = pixels_of("data:image/png;base64," + base64.b64encode(stored).decode())
+        expected = locate_images(run, model, kept[None], [name], options)[0]
+        v = got["verdict"]
+        assert v["on_manifold"] == expected.on_manifold and v["score"] == expected.score == api.DEFAULT_SCORE
+        assert v["value"] == pytest.approx(expected.decisive.value, rel=1e-9)
+        assert (v["threshold"], v["calibration_percentile"]) == (expected.decisive.threshold, 99.0)
+    assert not v["on_manifold"] and v["verdict"] == "off the manifold"  # the noise
+    located = client.post("/api/locate", json={"split": "test", "index": 5}).json()["verdict"]
+    expected = locate_images(run, model, test.images[5:6], ["test:5"], options)[0]
+    assert located["value"] == pytest.approx(expected.decisive.value, rel=1e-9)
 
 
 def test_upload_round_trips_to_a_reconstruction_and_a_map_position(client, run_data, tmp_path):

@@ -15,6 +15,7 @@ from latent_runs import run_copy
 from PIL import Image
 
 from latentspace import api
+from latentspace.api.calibration import LocateOptions
 from latentspace.explorer import create_app
 from latentspace.explorer.app import listen
 
@@ -151,6 +152,20 @@ def test_an_upload_round_trips_to_a_reconstruction_and_a_map_position(page, url,
     assert page.locator("#upload-neighbours img").count() == 8
     original = Image.open(io.BytesIO(httpx.get(url + page.get_attribute("#upload-original", "src")).content))
     assert original.size == (32, 32)
+    assert "not calibrated" in page.locator("#upload-verdict").text_content()
+
+
+def test_an_upload_shows_the_verdict_of_locate(page, url, faces, tmp_path):
+    run = api.open_run(faces)
+    api.calibration(run, run.model(), LocateOptions(k=2))  # picked up by the running explorer
+    noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    path = tmp_path / "noise.png"
+    Image.fromarray(noise).save(path)
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("#upload-verdict.off", timeout=20_000)  # the page's CSP rules out wait_for_function
+    verdict = page.locator("#upload-verdict")
+    assert verdict.text_content().startswith("off the manifold: combined score")
+    assert verdict.evaluate("e => getComputedStyle(e).color") == "rgb(180, 35, 24)"
 
 
 def test_the_page_fits_a_phone(browser, url):

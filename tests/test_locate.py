@@ -16,9 +16,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from latentspace import api
-from latentspace.api.locate import LocateOptions, calibration, calibration_path, image_source, locate_images
+from latentspace.api.calibration import LocateOptions, calibration, calibration_path
+from latentspace.api.locate import image_source, locate_images
 from latentspace.cli.main import app
 from latentspace.data import load
+from latentspace.metrics.framing import FramingModel
 from latentspace.metrics.ood import ALL_SCORES, COMBINED
 from latentspace.metrics.separation import auroc
 from latentspace.models import ModelConfig, build
@@ -94,16 +96,35 @@ def test_uniform_noise_and_constant_images_are_off_the_manifold(opened):
 
 
 def test_flipped_digits_score_as_more_off_than_the_same_digits_upright(opened):
-    """A vertically flipped 0, 1 or 8 is still a plausible digit, and a small VAE's density is blunt, so not every
-    flipped digit crosses the 1% threshold (the 10-epoch benchmark model calls about a third off, AUROC 0.9);
-    what holds for every model worth the name is the ordering."""
+    """A vertically flipped 0, 1 or 8 is still a plausible digit to a small VAE, whose density is blunt; the
+    framing score sees its centre of mass one pixel too high and its slant reversed. Not every flipped digit
+    crosses the 1% threshold (this 3-epoch model calls off about a third, AUROC 0.96; without framing 0.9), but
+    nearly every one scores above its upright self."""
     upright = opened[3].images[:300]
     flipped = np.ascontiguousarray(upright[:, :, ::-1])
     up, down = combined(opened, upright), combined(opened, flipped)
-    assert (down > up).mean() >= 0.8
-    assert auroc(up, down) >= 0.75
+    assert (down > up).mean() >= 0.93
+    assert auroc(up, down) >= 0.92
     threshold = calibration(opened[0], opened[1], OPTIONS).threshold(COMBINED)
-    assert (down > threshold).mean() >= 0.05 and (down > threshold).mean() >= 5 * (up > threshold).mean()
+    assert (down > threshold).mean() >= 0.25 and (down > threshold).mean() >= 10 * (up > threshold).mean()
+
+
+def test_the_framing_model_is_fitted_once_and_refitted_when_its_cache_is_bad(opened):
+    run, model, train, _ = opened
+    calibration(run, model, OPTIONS)
+    path = run.path / api.FRAMING_FILE
+    fitted = api.fitted_framing(run, model)
+    expected = FramingModel.fit(train.images)
+    np.testing.assert_allclose(fitted.mean, expected.mean)
+    np.testing.assert_allclose(fitted.precision, expected.precision, rtol=1e-9)
+    written = path.stat().st_mtime_ns
+    api.fitted_framing(run, model)
+    assert path.stat().st_mtime_ns == written  # reused, not refitted
+    saved = json.loads(path.read_text())
+    saved["model"]["precision"] = [[float("nan")]]
+    path.write_text(json.dumps(saved))
+    np.testing.assert_allclose(api.fitted_framing(run, model).mean, expected.mean)  # refitted, with a warning
+    assert json.loads(path.read_text())["model"] == fitted.to_dict()
 
 
 # -- what else locate says -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import torch
 from latentspace.data.transforms import to_float
 from latentspace.latent.codes import encode_images
 from latentspace.latent.samplers import GMMSampler
+from latentspace.metrics.framing import FramingModel
 from latentspace.metrics.likelihood import per_image_elbo
 from latentspace.metrics.ood import (
     COMBINED_FROM,
@@ -149,12 +150,17 @@ def gmm():
 
 
 @pytest.fixture(scope="module")
+def framing():
+    return FramingModel.fit(np.random.default_rng(3).integers(0, 256, (50, 1, 16, 16), dtype=np.uint8))
+
+
+@pytest.fixture(scope="module")
 def images():
     return np.random.default_rng(2).integers(0, 256, (12, 1, 16, 16), dtype=np.uint8)
 
 
-def test_iw_bound_is_below_the_k_sample_elbo_image_by_image(tiny, gmm, images):
-    s = manifold_scores(tiny, images, gmm, k=16, batch_size=5, generator=torch.Generator().manual_seed(0))
+def test_iw_bound_is_below_the_k_sample_elbo_image_by_image(tiny, gmm, framing, images):
+    s = manifold_scores(tiny, images, gmm, framing, k=16, batch_size=5, generator=torch.Generator().manual_seed(0))
     assert s.nll.shape == s.elbo.shape == (12,) and s.z.shape == (12, 3) and s.k == 16
     # both come from the same log weights: log mean exp >= mean (Jensen), so -IW_k <= -ELBO_k for every image
     assert (s.nll <= -s.elbo + 1e-9).all()
@@ -166,8 +172,8 @@ def test_iw_bound_is_below_the_k_sample_elbo_image_by_image(tiny, gmm, images):
     np.testing.assert_array_equal(again, s.nll)
 
 
-def test_scores_match_their_definitions(tiny, gmm, images):
-    s = manifold_scores(tiny, images, gmm, k=4, generator=torch.Generator().manual_seed(0))
+def test_scores_match_their_definitions(tiny, gmm, framing, images):
+    s = manifold_scores(tiny, images, gmm, framing, k=4, generator=torch.Generator().manual_seed(0))
     z = encode_images(tiny, images)
     np.testing.assert_allclose(s.z, z, atol=1e-6)
     np.testing.assert_allclose(s.code_density, -gmm.log_prob(z), rtol=1e-5)
@@ -177,17 +183,18 @@ def test_scores_match_their_definitions(tiny, gmm, images):
     np.testing.assert_allclose(s.recon, expected, rtol=1e-5)
     np.testing.assert_allclose(reconstruction_error(tiny, images), s.recon)
     np.testing.assert_allclose(s.complexity, complexity_corrected_nll(s.nll, images))
+    np.testing.assert_array_equal(s.framing, framing.score(images))
     assert s.table().shape == (12, len(COMBINED_FROM))
     np.testing.assert_array_equal(s.table(("nll",))[:, 0], s.nll)
     joined = ManifoldScores.concatenate([s.take(slice(0, 5)), s.take(slice(5, None))])
     np.testing.assert_array_equal(joined.table(), s.table())
 
 
-def test_an_autoencoder_without_posterior_density_scores_its_reconstruction_nll(gmm, images):
+def test_an_autoencoder_without_posterior_density_scores_its_reconstruction_nll(gmm, framing, images):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         ae = build(ModelConfig(image_shape=(1, 16, 16), latent_dim=3, width=4, hidden=16, objective="ae")).eval()
-    s = manifold_scores(ae, images, gmm, k=8)
+    s = manifold_scores(ae, images, gmm, framing, k=8)
     with torch.no_grad():
         x = to_float(images)
         expected = ae.recon_nll(ae.decode_params(ae.encode(x).mean), x).numpy()
@@ -195,8 +202,8 @@ def test_an_autoencoder_without_posterior_density_scores_its_reconstruction_nll(
     np.testing.assert_array_equal(s.elbo, -s.nll)
 
 
-def test_scores_refuse_wrong_images(tiny, gmm):
+def test_scores_refuse_wrong_images(tiny, gmm, framing):
     with pytest.raises(ValueError):
-        manifold_scores(tiny, np.zeros((2, 1, 28, 28), np.uint8), gmm)
+        manifold_scores(tiny, np.zeros((2, 1, 28, 28), np.uint8), gmm, framing)
     with pytest.raises(ValueError, match="k and batch_size"):
-        manifold_scores(tiny, np.zeros((2, 1, 16, 16), np.uint8), gmm, k=0)
+        manifold_scores(tiny, np.zeros((2, 1, 16, 16), np.uint8), gmm, framing, k=0)

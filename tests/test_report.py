@@ -23,7 +23,7 @@ from latentspace.train import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-QUICK = EvaluateOptions(iw_k=4, iw_n=50, samples=200, diffusion_steps=200)
+QUICK = EvaluateOptions(iw_k=4, iw_n=50, samples=200, diffusion_steps=200, ood_k=4, ood_n=100)
 KEYS = ("space", "data", "manifold", "axes", "generation", "interpolation", "edits", "evaluation", "run")
 MAX_BYTES = 5_000_000
 

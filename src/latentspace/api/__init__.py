@@ -80,5 +80,9 @@ __all__ = [
     "EVALUATION_FILE", "EvaluateOptions", "Evaluation", "cached_evaluation", "evaluate",
 ]
 __all__ += ["MAP_METHODS", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "ImageTooLarge", "LatentMap", "Neighbours", "NotAnImage", "cached_evaluator", "cached_map", "code_map", "moved_code", "nearest_train", "read_image_bytes"]  # noqa: E501
-from latentspace.api.locate import CALIBRATION_FILE, DEFAULT_SCORE, Calibration, LocateOptions, LocateResult, Location, OODResult, ScoreReading, calibration, image_source, locate, locate_images, ood, other_images  # noqa: E501
-__all__ += ["CALIBRATION_FILE", "DEFAULT_SCORE", "Calibration", "LocateOptions", "LocateResult", "Location", "OODResult", "ScoreReading", "calibration", "image_source", "locate", "locate_images", "ood", "other_images"]  # noqa: E501
+from latentspace.api.calibration import (
+    CALIBRATION_FILE, DEFAULT_SCORE, FRAMING_FILE, Calibration, LocateOptions, calibration, fitted_framing,
+)  # fmt: skip
+from latentspace.api.locate import LocateResult, Location, ScoreReading, image_source, locate, locate_images
+from latentspace.api.ood import OODResult, ood, other_images
+__all__ += ["CALIBRATION_FILE", "DEFAULT_SCORE", "FRAMING_FILE", "fitted_framing", "Calibration", "LocateOptions", "LocateResult", "Location", "OODResult", "ScoreReading", "calibration", "image_source", "locate", "locate_images", "ood", "other_images"]  # noqa: E501

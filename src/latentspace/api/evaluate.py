@@ -11,7 +11,9 @@ weights and the options, so the CLI table, the report and later commands read on
 - codes as features: k-NN and logistic-regression accuracy, train codes -> test codes, per label or factor;
 - disentanglement (data with known factors): MIG, DCI, SAP (disentanglement_lib's protocols);
 - the evaluator's accuracy on real test images and on their reconstructions;
-- attribute edits: how often a +2 std edit makes the evaluator see the attribute.
+- attribute edits: how often a +2 std edit makes the evaluator see the attribute;
+- on the manifold: how well `locate`'s default score tells test images from constructed off-manifold ones
+  (noise, flipped, salt and pepper), with the test split's calibration that `locate` and the explorer reuse.
 
 Sections that need labels or factors are None (or empty) for data without them; ``notes`` says why.
 """
@@ -27,7 +29,9 @@ from typing import Any
 
 from latentspace.api import measures
 from latentspace.api.common import Device, cached_codes, model_key, open_model, run_evaluator
+from latentspace.api.calibration import LocateOptions
 from latentspace.api.edits import axis_table, run_directions
+from latentspace.api.ood import ManifoldCheck, manifold_check
 from latentspace.api.priors import KINDS as PRIOR_KINDS
 from latentspace.api.priors import Sampler, sampler_for
 from latentspace.api.measures import (
@@ -44,7 +48,7 @@ from latentspace.utils.progress import NULL_PROGRESS, Progress
 log = logging.getLogger(__name__)
 
 EVALUATION_FILE = "evaluation.json"
-FORMAT = "latentspace.evaluation/3"
+FORMAT = "latentspace.evaluation/4"  # 4: the on-manifold check
 PROBE_PROTOCOL = ("codes (posterior means) as features: 5-nearest-neighbour and logistic-regression classifiers "
                   "fitted on train codes (a seeded subsample of at most 20,000), accuracy on all test codes")
 
@@ -54,7 +58,8 @@ class EvaluateOptions:
     """iw_k: importance samples per image (None: 1000 for images up to 32 px, else 100); iw_n: test images
     in the IW bound; binarized: also the bound on a dynamically binarised test set (grey data); samples:
     images per sampler for generation; edit_strength: stds of the edits judged; diffusion_steps: training steps
-    of the latent diffusion prior; seed: every random choice."""
+    of the latent diffusion prior; ood_k: importance samples of the on-manifold scores (64, as `locate`, so
+    they share the calibration); ood_n: test images made off-manifold for the check; seed: every random choice."""
 
     iw_k: int | None = None
     iw_n: int = 1000
@@ -62,6 +67,8 @@ class EvaluateOptions:
     samples: int = 2000
     edit_strength: float = 2.0
     diffusion_steps: int = 4000
+    ood_k: int = LocateOptions.k
+    ood_n: int = 500
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -71,6 +78,8 @@ class EvaluateOptions:
             raise ValueError(f"iw_n must be >= 1 and samples >= 2, got {self.iw_n} and {self.samples}")
         if self.diffusion_steps < 1:
             raise ValueError(f"diffusion_steps must be >= 1, got {self.diffusion_steps}")
+        if self.ood_k < 1 or self.ood_n < 1:
+            raise ValueError(f"ood_k and ood_n must be >= 1, got {self.ood_k} and {self.ood_n}")
 
     def diffusion(self, latent_dim: int) -> DiffusionConfig:
         """The latent diffusion prior these options fit (stored in the run folder, shared with the report)."""
@@ -97,6 +106,7 @@ class Evaluation:
     evaluator_accuracy: tuple[HeadAccuracy, ...]
     generation: Generation | None
     edits: tuple[EditSuccess, ...]
+    manifold: ManifoldCheck
     notes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,9 +220,10 @@ def _measure(run, model, opts: EvaluateOptions, progress: Progress) -> Evaluatio
                                   opts.samples, opts.seed)
         edits = measures.edit_successes(model, test, z_test, evaluator, run_directions(run, model),
                                         opts.edit_strength, seed=opts.seed)
+    check = manifold_check(run, model, LocateOptions(k=opts.ood_k, seed=opts.seed), opts.ood_n, opts.seed, progress)
     cfg = model.config
     return Evaluation(str(run.path), test.name, cfg.latent_dim, cfg.objective, opts, rec, comp, probes,
-                      PROBE_PROTOCOL, dis, accuracy, gen, edits, tuple(notes))
+                      PROBE_PROTOCOL, dis, accuracy, gen, edits, check, tuple(notes))
 
 
 @dataclass(frozen=True)
@@ -260,6 +271,9 @@ def evaluation_rows(ev: Evaluation) -> list[Row]:
                             f"{s.frechet:.2f} / {s.precision:.3f} / {s.recall:.3f}", "lower / higher"))
     rows += [Row(f"edits, +{e.strength:g} std", f"{e.attribute}: P > 0.5 before -> after",
                  f"{e.already:.3f} -> {e.success:.3f}", "higher after") for e in ev.edits]
+    m = ev.manifold
+    rows += [Row("on the manifold", f"{s.name}: AUROC / called off by '{m.score}'",
+                 f"{s.auroc:.3f} / {s.called_off:.3f}", "higher") for s in m.sets]
     return rows
 
 
@@ -281,4 +295,5 @@ def protocols(ev: Evaluation) -> dict[str, str]:
     if ev.edits:
         out["edits"] = ("test images lacking the attribute (at most 500, seeded), posterior mean moved along the "
                         "attribute's direction, decoded, judged by the evaluator head of that attribute")
+    out["on the manifold"] = ev.manifold.protocol
     return out

@@ -1,99 +1,35 @@
 """Is this image on the manifold? Where an image lands in a run's latent space, which real training images are
-its neighbours, and whether the model counts it as one of its own (``locate``); and how well the scores tell
-the run's test split from another data set (``ood``).
+its neighbours, and whether the model counts it as one of its own (``locate``).
 
 The scores are metrics.ood's, higher = more off the manifold: ``nll`` (IWAE bound), ``complexity`` (NLL minus
-PNG length), ``code_density`` (-log p(z) under the run's GMM), ``recon`` (MSE) and ``combined`` (Fisher's
-combination of the tail probabilities of the last three), the default: benchmarks/ood.py measured it against
-each single score (README, "Is this image on the manifold?").
-
-Calibration. The whole test split is scored once and cached in ``<run>/ood_calibration.safetensors`` (one
-(N,) array per score plus the codes, keyed by the weights, k, seed and the GMM's settings); the GMM is the
-run's sampler (``gmm.json``), the neighbours come from the cached train codes. Each score's threshold is its
-``percentile``-th percentile (default 99) among the test images, so about 1% of real test images are called
-off by it. The verdict is the default score's; the others are reported with their percentile and threshold.
-The IW bound is random: its k samples come from a generator seeded with ``seed``, afresh for every located
-image, so an image gets the same numbers whatever it is located with.
+PNG length), ``code_density`` (-log p(z) under the run's GMM), ``recon`` (MSE), ``framing`` (the image's moments
+against the training images') and ``combined`` (Fisher's combination of the tail probabilities of the last
+four), the default: benchmarks/ood.py measured it against each single score (README, "Is this image on the
+manifold?"). Each is read against the run's test split (api.calibration); the verdict is the default score's,
+the others are reported with their percentile and threshold. Every image is scored on its own with a freshly
+seeded generator, so an image gets the same numbers whatever it is located with.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from latentspace.api.common import Device, cached_codes, colouring, model_key, open_model, read_image, read_keyed
-from latentspace.api.points import NEIGHBOURS, LatentMap, cached_map, nearest_train
-from latentspace.api.priors import fitted_gmm
-from latentspace.data import ImageSet, available
-from latentspace.data import load as load_data
-from latentspace.latent.codes import decode_latents, model_device
-from latentspace.metrics.ood import (
-    ALL_SCORES, COMBINED, SCORES, ManifoldScores, combined_score, manifold_scores, percentile_of,
-)  # fmt: skip
-from latentspace.metrics.separation import Separation, separation
+from latentspace.api.calibration import Calibration, LocateOptions, calibration, score_images
+from latentspace.api.common import Device, cached_codes, colouring, open_model, read_image
+from latentspace.api.points import LatentMap, cached_map, nearest_train
+from latentspace.data import ImageSet
+from latentspace.latent.codes import decode_latents
+from latentspace.metrics.ood import ALL_SCORES, ManifoldScores, percentile_of
 from latentspace.models import Autoencoder
 from latentspace.train.run import Run
-from latentspace.utils.files import save_safetensors
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
-log = logging.getLogger(__name__)
-
-CALIBRATION_FILE = "ood_calibration.safetensors"
-CALIBRATION_FORMAT = "latentspace.ood/1"
-DEFAULT_SCORE = COMBINED
 SPLITS = ("train", "test")
 
 LocateRef = tuple[str, int] | str | Path  # ("test", 12), "test:12", or an image file
-
-
-@dataclass(frozen=True)
-class LocateOptions:
-    """k: importance samples of the IW bound; seed: of those samples; percentile: each score's threshold among
-    the test split's scores; neighbours: training images listed; components: of the GMM over the train codes;
-    score: the one the verdict uses (one of metrics.ood.ALL_SCORES)."""
-
-    k: int = 64
-    seed: int = 0
-    percentile: float = 99.0
-    neighbours: int = NEIGHBOURS
-    components: int = 10
-    score: str = DEFAULT_SCORE
-    batch_size: int = 100
-
-    def __post_init__(self) -> None:
-        for name in ("k", "neighbours", "components", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 50.0 <= self.percentile < 100.0:
-            raise ValueError(f"percentile must be in [50, 100), got {self.percentile}")
-        if self.score not in ALL_SCORES:
-            raise ValueError(f"score must be one of {', '.join(ALL_SCORES)}, got {self.score!r}")
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """The test split's scores (``test``) and ``combined`` (N,) (each test image against the others), with the
-    percentile that sets the thresholds."""
-
-    test: ManifoldScores
-    combined: np.ndarray
-    percentile: float
-
-    def values(self, name: str) -> np.ndarray:
-        """The test split's (N,) values of score ``name``."""
-        return self.combined if name == COMBINED else getattr(self.test, name)
-
-    def threshold(self, name: str) -> float:
-        return float(np.percentile(self.values(name), self.percentile))
-
-    def score_values(self, scores: ManifoldScores) -> dict[str, np.ndarray]:
-        """Every score (ALL_SCORES order) of other images, ``combined`` judged against the test split."""
-        return {**{name: getattr(scores, name) for name in SCORES},
-                COMBINED: combined_score(scores.table(), self.test.table())}
 
 
 @dataclass(frozen=True)
@@ -181,79 +117,6 @@ class LocateResult:
         }
 
 
-@dataclass(frozen=True)
-class OODResult:
-    """How well each score (ALL_SCORES order) separates the run's ``n_test`` test images from ``n_other``
-    images of ``other``, and ``called_off``: the fraction of the other images above each score's threshold
-    (``options.percentile`` of the test split, as ``locate`` judges). ``default`` is the score of the verdicts."""
-
-    run: str
-    dataset: str
-    other: str
-    separations: dict[str, Separation]
-    called_off: dict[str, float]
-    default: str
-    options: LocateOptions
-    n_test: int
-    n_other: int
-
-    def to_dict(self) -> dict:
-        """JSON-ready: the run, the two image sets and every score's separation."""
-        return {"run": self.run, "dataset": self.dataset, "other": self.other, "n_test": self.n_test,
-                "n_other": self.n_other, "default": self.default, "k": self.options.k, "seed": self.options.seed,
-                "percentile": self.options.percentile,
-                "scores": {name: {"auroc": s.auroc, "aupr": s.aupr, "fpr_at_95_tpr": s.fpr_at_tpr,
-                                  "called_off": self.called_off[name]} for name, s in self.separations.items()}}
-
-
-# -- calibration ---------------------------------------------------------------------------------------------
-
-
-def _generator(model: Autoencoder, seed: int) -> torch.Generator:
-    return torch.Generator(device=model_device(model)).manual_seed(seed)
-
-
-def score_images(run: Run, model: Autoencoder, images: np.ndarray, options: LocateOptions,
-                 progress: Progress = NULL_PROGRESS) -> ManifoldScores:
-    """metrics.ood.manifold_scores of uint8 images (N, C, H, W) with the run's GMM (fitted once, cached)."""
-    gmm = fitted_gmm(run, model, options.components, options.seed, progress)
-    return manifold_scores(model, images, gmm, options.k, options.batch_size, _generator(model, options.seed),
-                           progress)
-
-
-def calibration_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / CALIBRATION_FILE
-
-
-def _calibration_key(run: Run, n_images: int, options: LocateOptions) -> dict[str, str]:
-    return {"format": CALIBRATION_FORMAT, "split": "test", "n_images": str(n_images), "k": str(options.k),
-            "seed": str(options.seed), "components": str(options.components), **model_key(run)}
-
-
-def _read_calibration(path: Path, key: dict[str, str]) -> ManifoldScores | None:
-    names = (*SCORES, "elbo", "z")
-    arrays = read_keyed(path, key, names, "calibration cache")
-    return None if arrays is None else ManifoldScores(**dict(zip(names, arrays)), k=int(key["k"]))
-
-
-def calibration(run: Run, model: Autoencoder, options: LocateOptions = LocateOptions(),
-                progress: Progress = NULL_PROGRESS, compute: bool = True) -> Calibration | None:
-    """The test split's scores, computed once per model and settings and cached in ood_calibration.safetensors.
-    compute=False: the cached calibration or None, never the minutes of scoring (for interactive callers)."""
-    test = run.dataset("test")
-    path, key = calibration_path(run.path), _calibration_key(run, len(test), options)
-    scores = _read_calibration(path, key)
-    if scores is None and not compute:
-        return None
-    if scores is None:
-        log.info("scoring the %d test images of %s (cached in %s)", len(test), test.name, path)
-        scores = score_images(run, model, test.images, options, progress)
-        arrays = {**{name: getattr(scores, name) for name in (*SCORES, "elbo")}, "z": scores.z}
-        save_safetensors(path, arrays, key, framework="numpy")
-    combined = combined_score(scores.table(), scores.table(), leave_one_out=True)
-    return Calibration(test=scores, combined=combined, percentile=options.percentile)
-
-
 # -- locate --------------------------------------------------------------------------------------------------
 
 
@@ -318,31 +181,39 @@ def locate_images(
     calibrated = calibrated or calibration(run, model, options, progress)
     train, z_train = cached_codes(run, model, "train", progress)
     the_map = the_map or test_map(run, model, progress)
-    # one image at a time, each with a freshly seeded generator: an image's numbers never depend on its company
-    gmm = fitted_gmm(run, model, options.components, options.seed, progress)
-    scores = ManifoldScores.concatenate([
-        manifold_scores(model, images[i : i + 1], gmm, options.k, 1, _generator(model, options.seed))
-        for i in range(len(images))
-    ])
-    values = calibrated.score_values(scores)
-    thresholds = {name: calibrated.threshold(name) for name in ALL_SCORES}
-    percentiles = {name: percentile_of(values[name], calibrated.values(name)) for name in ALL_SCORES}
+    scores, readings = judge(run, model, images, options, calibrated)
     near = nearest_train(scores.z, z_train, options.neighbours)
     recon = decode_latents(model, scores.z)
     xy = the_map.to_map(scores.z)
     out = []
     for i, name in enumerate(names):
-        readings = tuple(ScoreReading(s, float(values[s][i]), float(percentiles[s][i]), thresholds[s],
-                                      bool(values[s][i] > thresholds[s])) for s in ALL_SCORES)
         out.append(Location(
             name=name, image=images[i], reconstruction=recon[i], z=scores.z[i],
             map_xy=(float(xy[i, 0]), float(xy[i, 1])), elbo=float(scores.elbo[i]), iw_nll=float(scores.nll[i]),
             recon_error=float(scores.recon[i]), k=scores.k,
-            scores=readings, neighbour_index=near.index[i], neighbour_distance=near.distance[i],
+            scores=readings[i], neighbour_index=near.index[i], neighbour_distance=near.distance[i],
             neighbour_images=train.images[near.index[i]], score=options.score,
-            on_manifold=not readings[ALL_SCORES.index(options.score)].off,
+            on_manifold=not readings[i][ALL_SCORES.index(options.score)].off,
         ))
     return tuple(out)
+
+
+def judge(
+    run: Run, model: Autoencoder, images: np.ndarray, options: LocateOptions, calibrated: Calibration,
+) -> tuple[ManifoldScores, list[tuple[ScoreReading, ...]]]:
+    """The scores of uint8 images (Q, C, H, W) and, per image, a reading of every score (ALL_SCORES order)
+    against the calibration: the verdict of `locate` and of an explorer upload alike. One image at a time,
+    each with a freshly seeded generator: an image's numbers never depend on its company."""
+    one = replace(options, batch_size=1)
+    scores = ManifoldScores.concatenate([score_images(run, model, images[i : i + 1], one)
+                                         for i in range(len(images))])
+    values = calibrated.score_values(scores)
+    thresholds = {name: calibrated.threshold(name) for name in ALL_SCORES}
+    percentiles = {name: percentile_of(values[name], calibrated.values(name)) for name in ALL_SCORES}
+    readings = [tuple(ScoreReading(s, float(values[s][i]), float(percentiles[s][i]), thresholds[s],
+                                   bool(values[s][i] > thresholds[s])) for s in ALL_SCORES)
+                for i in range(len(images))]
+    return scores, readings
 
 
 def locate(
@@ -358,56 +229,3 @@ def locate(
     labels, class_names, _ = colouring(run.dataset("test"))
     return LocateResult(locations=locations, map=the_map, labels=labels, class_names=class_names, options=options,
                         n_test=len(calibrated.test))
-
-
-# -- ood -----------------------------------------------------------------------------------------------------
-
-
-def other_images(
-    run: Run, other: str | Path | np.ndarray | ImageSet, n: int | None = None, split: str | None = None,
-    data_dir: str | Path | None = None, seed: int = 0,
-) -> tuple[np.ndarray, str]:
-    """The images to tell apart from the run's, uint8 (N, C, H, W) at the model's shape, and their name.
-
-    other: a dataset name (its ``split``, default test) or an image folder (all its images unless ``split``),
-    resized to the run's image shape; or images already in memory. n: at most this many (the first n)."""
-    shape = run.model_config.image_shape
-    if isinstance(other, ImageSet):
-        images, name = other.images, other.name
-    elif isinstance(other, np.ndarray):
-        images, name = other, "images"
-    elif isinstance(other, (str, Path)):
-        named = str(other).lower() in available()
-        if not named and not Path(other).expanduser().is_dir():
-            raise ValueError(f"{other}: expected a dataset name ({', '.join(available())}) or an image folder")
-        if named and data_dir is None and str(other).lower() == str(run.data_info.get("name")).lower():
-            data_dir = run.data_info.get("data_dir")  # the run's own data, from where the run read it
-        data = load_data(other, split=split or ("test" if named else None), data_dir=data_dir, size=shape[1],
-                         channels=shape[0], seed=seed, n=n)
-        images, name = data.images, data.name if named else str(other)
-    else:
-        raise ValueError(f"other images must be a dataset name, a folder or uint8 images, got {type(other).__name__}")
-    images = images[:n] if n is not None else images
-    if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != tuple(shape):
-        raise ValueError(f"other images must be uint8 (N, {', '.join(map(str, shape))}) like the run's, got "
-                         f"{images.dtype} {images.shape}")
-    if len(images) == 0:
-        raise ValueError(f"{name}: no images to compare with")
-    return images, name
-
-
-def ood(
-    run_dir: str | Path, other: str | Path | np.ndarray | ImageSet, options: LocateOptions = LocateOptions(),
-    n: int | None = None, split: str | None = None, data_dir: str | Path | None = None, device: Device = "cpu",
-    progress: Progress = NULL_PROGRESS,
-) -> OODResult:
-    """AUROC, AUPR and FPR at 95% TPR of every score, the run's test split against ``other`` (other_images)."""
-    run, model = open_model(run_dir, device)
-    images, name = other_images(run, other, n, split, data_dir, options.seed)
-    calibrated = calibration(run, model, options, progress)
-    values = calibrated.score_values(score_images(run, model, images, options, progress))
-    separations = {s: separation(calibrated.values(s), values[s]) for s in ALL_SCORES}
-    called_off = {s: float((values[s] > calibrated.threshold(s)).mean()) for s in ALL_SCORES}
-    return OODResult(run=str(run.path), dataset=str(run.data_info.get("name")), other=name, separations=separations,
-                     called_off=called_off, default=options.score, options=options, n_test=len(calibrated.test),
-                     n_other=len(images))

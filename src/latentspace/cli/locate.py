@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from latentspace import api
-from latentspace.api.locate import LocateOptions, LocateResult, Location
+from latentspace.api.calibration import LocateOptions
+from latentspace.api.locate import LocateResult, Location
 from latentspace.cli.console import RichProgress
 from latentspace.cli.encode import DeviceOpt, RunArg, SeedOpt
 from latentspace.metrics.ood import SCORE_NAMES
@@ -29,7 +30,7 @@ PercentileOpt = Annotated[float, typer.Option("--percentile", help="A score's th
                                               "values on the test split (99: 1% of real test images are called "
                                               "off the manifold).")]
 ScoreOpt = Annotated[str, typer.Option("--score", help="The score the verdict uses: combined (default), nll, "
-                                       "complexity, code_density or recon.")]
+                                       "complexity, code_density, recon or framing.")]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write everything as JSON to this file "
                                               "('-' for standard output, instead of the tables).")]
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from latentspace import api
-from latentspace.api.locate import OODResult
+from latentspace.api.ood import OODResult
 from latentspace.cli.console import RichProgress
 from latentspace.cli.encode import DataDirOpt, DeviceOpt, RunArg, SeedOpt
 from latentspace.cli.locate import JsonOpt, KOpt, options
@@ -50,8 +50,9 @@ def ood_command(
     at all): the evidence that the model learned the manifold of its data.
 
     Scores (higher = more off the manifold): the IWAE NLL, the NLL corrected for input complexity (minus the
-    PNG length), -log density of the code under the run's GMM, the reconstruction error, and the combination of
-    the last three (the default, behind the verdict of `latentspace locate`). The test split's scores are
+    PNG length), -log density of the code under the run's GMM, the reconstruction error, the framing (how far
+    the image's ink, centre of mass, spread and slant are from the training images'), and the combination of
+    the last four (the default, behind the verdict of `latentspace locate`). The test split's scores are
     cached in RUN/ood_calibration.safetensors."""
     if n is not None and n < 1:
         raise typer.BadParameter(f"expected a positive number of images, got {n}", param_hint="--n")

@@ -7,6 +7,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import Depends, HTTPException, Request
 
+from latentspace.api.locate import judge
 from latentspace.api.points import NEIGHBOURS, nearest_train
 from latentspace.explorer.batching import Batcher
 from latentspace.explorer.schemas import (
@@ -14,11 +15,13 @@ from latentspace.explorer.schemas import (
     ImageRef,
     Located,
     Neighbour,
+    Verdict,
     data_url,
     image_url,
 )
 from latentspace.explorer.state import Explorer
 from latentspace.latent.codes import decode_latents
+from latentspace.metrics.ood import ALL_SCORES
 
 
 async def get_explorer(request: Request) -> Explorer:
@@ -91,9 +94,27 @@ def neighbour_list(ex: Explorer, index: np.ndarray, distance: np.ndarray) -> lis
             for i, d in zip(index, distance)]
 
 
-def located(ex: Explorer, ref: ImageRef, z: np.ndarray) -> Located:
-    """A real image's code (D,) -> its place on every map, its reconstruction and its nearest training images."""
+UNCALIBRATED = ("no verdict yet: the run's test split is not calibrated; run `latentspace locate RUN test:0` or "
+                "`latentspace evaluate RUN` once (it scores every test image, a minute or more)")
+
+
+def located(ex: Explorer, ref: ImageRef, pixels: np.ndarray, z: np.ndarray) -> Located:
+    """A real image, uint8 (C, H, W) with its code (D,) -> its place on every map, its reconstruction, its
+    nearest training images and `locate`'s verdict (api.locate.judge, the CLI's own)."""
     positions = {name: tuple(float(v) for v in m.to_map(z[None])[0]) for name, m in ex.maps.items()}
     return Located(ref=ref, url=image_url(ref.split, ref.index), z=[float(v) for v in z], positions=positions,
                    reconstruction=data_url(decode_latents(ex.model, z[None])[0]),
-                   neighbours=neighbours(ex, z, NEIGHBOURS))
+                   neighbours=neighbours(ex, z, NEIGHBOURS), **verdict(ex, pixels))
+
+
+def verdict(ex: Explorer, pixels: np.ndarray) -> dict:
+    """The ``verdict`` and ``verdict_note`` fields of a Located for uint8 pixels (C, H, W)."""
+    stored = ex.calibration()
+    if stored is None:
+        return {"verdict": None, "verdict_note": UNCALIBRATED}
+    options, calibrated = stored
+    _, readings = judge(ex.run, ex.model, pixels[None], options, calibrated)
+    r = readings[0][ALL_SCORES.index(options.score)]
+    return {"verdict": Verdict(on_manifold=not r.off, verdict="off the manifold" if r.off else "on the manifold",
+                               score=r.name, value=r.value, threshold=r.threshold, percentile=r.percentile,
+                               calibration_percentile=options.percentile)}

@@ -58,9 +58,24 @@ class Decoded(BaseModel):
     neighbours: list[Neighbour]
 
 
+class Verdict(BaseModel):
+    """`latentspace locate`'s verdict on an image: off the manifold when ``score`` is above ``threshold`` (its
+    ``calibration_percentile``-th percentile among the run's test images); ``percentile``: where the image's
+    ``value`` falls among theirs."""
+
+    on_manifold: bool
+    verdict: str
+    score: str
+    value: float
+    threshold: float
+    percentile: float
+    calibration_percentile: float
+
+
 class Located(BaseModel):
     """A real image: where it is (``ref``, ``url``), its code, its position on every map, its reconstruction
-    (PNG data URL) and the real training images nearest to its code."""
+    (PNG data URL), the real training images nearest to its code, and whether it is on the manifold
+    (``verdict``; None, with ``verdict_note`` saying why, until the run's test split is calibrated)."""
 
     ref: ImageRef
     url: str
@@ -68,6 +83,8 @@ class Located(BaseModel):
     positions: dict[str, tuple[float, float]]
     reconstruction: str
     neighbours: list[Neighbour]
+    verdict: Verdict | None = None
+    verdict_note: str = ""
 
 
 def png_bytes(image: np.ndarray) -> bytes:

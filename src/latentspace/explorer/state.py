@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latentspace.api.calibration import Calibration, LocateOptions, stored_calibration
 from latentspace.api.common import cached_codes, open_model
 from latentspace.api.edits import run_directions
 from latentspace.api.points import MAP_METHODS, LatentMap, cached_evaluator, cached_map
@@ -106,6 +107,7 @@ class Explorer:
         self._lock = threading.Lock()
         self._directions: list[AttributeDirection] | None = None
         self._evaluator: tuple[Evaluator | None] | None = None
+        self._calibration: tuple[LocateOptions, Calibration] | None = None
 
     @property
     def name(self) -> str:
@@ -138,6 +140,15 @@ class Explorer:
             if self._evaluator is None:
                 self._evaluator = (cached_evaluator(self.run, self.train),)
             return self._evaluator[0]
+
+    def calibration(self) -> tuple[LocateOptions, Calibration] | None:
+        """The run's cached on-manifold calibration and its options, or None while there is none: scoring the
+        whole test split takes a minute or more, so it is read, never computed, here; a `locate` or `evaluate`
+        run while the explorer is open is picked up on the next request."""
+        with self._lock:
+            if self._calibration is None:
+                self._calibration = stored_calibration(self.run, self.model)
+            return self._calibration
 
     def encode(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (C, H, W) -> its posterior mean (D,)."""

@@ -18,8 +18,11 @@ images the model was trained on). Each takes uint8 images (N, C, H, W) (and the 
   training split (the run's GMM sampler): how far the code lies from where the aggregate posterior puts
   real images. Nats.
 - ``recon``: mean squared error between the image and the decoded posterior mean, on [0, 1] intensities.
+- ``framing``: the squared Mahalanobis distance of the image's moments (ink per channel, centre of mass, spread,
+  slant) from the training images' (metrics.framing). Not the model's: how the image sits in its frame, which a
+  blurry decoder barely sees (a digit flipped upside down moves its centre of mass by one pixel).
 
-``combined`` joins ``complexity``, ``code_density`` and ``recon`` into one number without choosing weights:
+``combined`` joins ``complexity``, ``code_density``, ``recon`` and ``framing`` into one number without choosing weights:
 each score's conformal tail probability against reference scores of real images (the run's test split),
 p_s(x) = (1 + #{r_s >= s(x)}) / (M + 1), extrapolated along an exponential tail past the largest reference
 value, joined by Fisher's method, -sum_s log p_s(x). An image is off when one score is far out, and more off
@@ -42,19 +45,21 @@ from PIL import Image
 from latentspace.data.transforms import to_float
 from latentspace.latent.codes import check_images, evaluating, model_device
 from latentspace.latent.samplers import GMMSampler
+from latentspace.metrics.framing import FramingModel
 from latentspace.metrics.likelihood import log_importance_weights
 from latentspace.models.posterior import DiagonalGaussian
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
-SCORES = ("nll", "complexity", "code_density", "recon")  # one per image, each from the model or its code
+SCORES = ("nll", "complexity", "code_density", "recon", "framing")  # one per image
 COMBINED = "combined"
-COMBINED_FROM = ("complexity", "code_density", "recon")
+COMBINED_FROM = ("complexity", "code_density", "recon", "framing")
 ALL_SCORES = (*SCORES, COMBINED)
 SCORE_NAMES = {  # short labels with units, for tables
     "nll": "nll (IWAE, nats)",
     "complexity": "complexity (bits)",
     "code_density": "code_density (nats)",
     "recon": "recon (MSE)",
+    "framing": "framing (Mahalanobis^2)",
     "combined": "combined (Fisher)",
 }
 PNG_LEVEL = 9  # zlib's maximum
@@ -71,6 +76,7 @@ class ManifoldScores:
     complexity: np.ndarray
     code_density: np.ndarray
     recon: np.ndarray
+    framing: np.ndarray
     elbo: np.ndarray
     z: np.ndarray
     k: int
@@ -90,12 +96,11 @@ class ManifoldScores:
         """The scores of several sets of images (same k), in order."""
         if not parts or len({p.k for p in parts}) != 1:
             raise ValueError(f"concatenate needs scores with one k, got k = {sorted({p.k for p in parts})}")
-        fields = ("nll", "complexity", "code_density", "recon", "elbo", "z")
+        fields = (*SCORES, "elbo", "z")
         return ManifoldScores(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields}, k=parts[0].k)
 
     def take(self, index: np.ndarray | slice) -> ManifoldScores:
-        return ManifoldScores(self.nll[index], self.complexity[index], self.code_density[index], self.recon[index],
-                              self.elbo[index], self.z[index], self.k)
+        return ManifoldScores(**{f: getattr(self, f)[index] for f in (*SCORES, "elbo", "z")}, k=self.k)
 
 
 # -- the scores ----------------------------------------------------------------------------------------------
@@ -143,14 +148,16 @@ def iw_nll(
 
 
 def manifold_scores(
-    model: torch.nn.Module, images: np.ndarray, gmm: GMMSampler, k: int = 64, batch_size: int = 100,
-    generator: torch.Generator | None = None, progress: Progress = NULL_PROGRESS,
+    model: torch.nn.Module, images: np.ndarray, gmm: GMMSampler, framing: FramingModel, k: int = 64,
+    batch_size: int = 100, generator: torch.Generator | None = None, progress: Progress = NULL_PROGRESS,
 ) -> ManifoldScores:
     """Every score of uint8 images (N, C, H, W) in one pass over the model; ``gmm`` is the mixture over the
-    training codes, ``generator`` draws the k posterior samples of the IW bound."""
+    training codes, ``framing`` the Gaussian over the training images' moments, ``generator`` draws the k
+    posterior samples of the IW bound."""
     nll, elbo, z, recon = _pass(model, images, k, batch_size, generator, progress)
     return ManifoldScores(nll=nll, complexity=complexity_corrected_nll(nll, images),
-                          code_density=code_density_score(gmm, z), recon=recon, elbo=elbo, z=z, k=k)
+                          code_density=code_density_score(gmm, z), recon=recon, framing=framing.score(images),
+                          elbo=elbo, z=z, k=k)
 
 
 def _pass(

@@ -67,9 +67,9 @@ def json_answer(body: bytes) -> Response:
 
 @router.post("/locate", response_model=Located)
 def locate(ref: ImageRef, ex: ExplorerDep) -> Located:
-    """A real image's code, map positions, reconstruction and nearest training images."""
-    _, z = real_image(ex, ref, "")
-    return located(ex, ref, z)
+    """A real image's code, map positions, reconstruction, nearest training images and on-manifold verdict."""
+    pixels, z = real_image(ex, ref, "")
+    return located(ex, ref, pixels, z)
 
 
 @router.get("/images/{split}/{index}.png", response_class=Response,

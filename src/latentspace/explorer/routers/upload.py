@@ -19,9 +19,10 @@ router = APIRouter(prefix="/api", tags=["upload"])
 def upload(file: Annotated[UploadFile, File(description="A PNG, JPEG or WebP image, at most 10 MB.")],
            ex: ExplorerDep) -> Located:
     """Read the image (judged by decoding its bytes, whatever its name), scale the shorter side and crop the
-    centre to the model's size, encode it, and answer like ``POST /api/locate``. It is kept as split
-    'upload' under the returned index (the last few uploads are kept)."""
+    centre to the model's size, encode it, and answer like ``POST /api/locate``, `latentspace locate`'s verdict
+    included once the run is calibrated. It is kept as split 'upload' under the returned index (the last few
+    uploads are kept)."""
     pixels = read_image_bytes(file.file.read(MAX_UPLOAD_BYTES + 1), ex.image_shape)
     z = ex.encode(pixels)
     index = ex.uploads.add(Upload(pixels, z))
-    return located(ex, ImageRef(split="upload", index=index), z)
+    return located(ex, ImageRef(split="upload", index=index), pixels, z)

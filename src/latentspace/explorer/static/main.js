@@ -262,10 +262,24 @@ async function send(file) {
     place("upload", located.positions);
     const [x, y] = located.positions[state.method];
     $("upload-where").textContent = `lands at (${x.toFixed(3)}, ${y.toFixed(3)}) on the ${state.method} map (ring)`;
+    showVerdict($("upload-verdict"), located);
     pinLocated(located, `upload ${located.ref.index} (${file.name})`);
   } catch (error) {
     fail(error);
   }
+}
+
+// The same verdict as `latentspace locate`, or why there is none yet.
+function showVerdict(element, located) {
+  const v = located.verdict;
+  element.classList.remove("on", "off");
+  if (!v) {
+    element.textContent = located.verdict_note;
+    return;
+  }
+  element.classList.add(v.on_manifold ? "on" : "off");
+  element.textContent = `${v.verdict}: ${v.score} score ${v.value.toFixed(2)}, above ${v.percentile.toFixed(1)}% of `
+    + `the test images (off beyond their ${v.calibration_percentile}th percentile, ${v.threshold.toFixed(2)})`;
 }
 
 $("file").addEventListener("change", () => send($("file").files[0]));
