@@ -21,7 +21,9 @@ from latentspace.metrics.compression import Baseline, against_pca
 from latentspace.models import OBJECTIVES, Autoencoder, ModelConfig, build
 from latentspace.models.config import MAX_SIZE, MIN_SIZE, likelihood_for_pixels
 from latentspace.train import TrainConfig, distributed, fit, is_run_folder, open_run
-from latentspace.train.budget import MIN_STEPS, SMALL_BATCH, SMALL_DATA, default_batch_size, default_epochs
+from latentspace.train.budget import (
+    MIN_STEPS, SMALL_BATCH, SMALL_DATA, default_batch_size, default_epochs, epochs_for_minutes,
+)  # fmt: skip
 from latentspace.utils.device import pick_device
 from latentspace.utils.lock import LOCK_FILE, FolderLock
 
@@ -29,9 +31,9 @@ out = Console()  # results on stdout; the progress bar is on stderr
 
 # CLI option -> (config, field). None means "not given": the dataclass default (or the run's value) applies.
 MODEL_OPTIONS = {"latent_dim": "latent_dim", "beta": "beta", "alpha": "alpha", "gamma": "gamma",
-                 "likelihood": "likelihood"}
+                 "likelihood": "likelihood", "width": "width", "hidden": "hidden", "binarize": "binarize"}
 TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed", "hflip": "hflip",
-                 "early_stop": "early_stop"}
+                 "early_stop": "early_stop", "minutes": "minutes"}
 DATA_OPTIONS = {"data": "name", "size": "size", "channels": "channels", "data_dir": "data_dir", "n": "n",
                 "seed": "seed"}
 
@@ -56,6 +58,14 @@ HflipOpt = Annotated[bool | None, typer.Option("--hflip/--no-hflip", help="Mirro
                      "(augmentation for faces and photos; not for digits or text). Default off.")]
 EarlyStopOpt = _opt(int, "--early-stop", "Stop once the test ELBO has not improved for this many epochs (default "
                     "off).")
+MinutesOpt = _opt(float, "--minutes", "Train for about this many minutes instead of a number of epochs: the "
+                  "epochs are chosen before training from the measured speed of a few steps on this machine "
+                  "(and then fixed, so --resume is exact).")
+WidthOpt = _opt(int, "--width", f"Channels of the first conv stage, doubling per stage (default {ModelConfig.width}).")
+HiddenOpt = _opt(int, "--hidden", f"Width of the fully connected layers (default {ModelConfig.hidden}; 0 = none).")
+BinarizeOpt = Annotated[bool | None, typer.Option("--binarize/--no-binarize", help="Dynamic binarisation: every "
+                        "step trains on a fresh Bernoulli draw of each pixel (the MNIST density protocol; needs the "
+                        "bernoulli likelihood). Default off.")]
 LrOpt = _opt(float, "--lr", f"Peak learning rate of AdamW (default {TrainConfig.lr:g}).")
 SeedOpt = _opt(int, "--seed", f"Seed for weights, order, noise and data (default {TrainConfig.seed}).")
 SizeOpt = _opt(int, "--size", "Resize images to SIZE x SIZE.")
@@ -71,7 +81,8 @@ def train_command(
     beta: BetaOpt = None, alpha: AlphaOpt = None, gamma: GammaOpt = None, likelihood: LikelihoodOpt = None,
     batch_size: BatchOpt = None, lr: LrOpt = None, seed: SeedOpt = None, size: SizeOpt = None,
     channels: ChannelsOpt = None, data_dir: DataDirOpt = None, n: NOpt = None, hflip: HflipOpt = None,
-    early_stop: EarlyStopOpt = None,
+    early_stop: EarlyStopOpt = None, minutes: MinutesOpt = None, width: WidthOpt = None, hidden: HiddenOpt = None,
+    binarize: BinarizeOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder and decoder.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
@@ -107,6 +118,10 @@ def _train(out_dir: Path, given: dict[str, Any], resume: bool, device: str, comp
         model_config = _model_config(given, train_set)
         train_config = _sized_to_data(train_config, given, len(train_set))
     net = _seeded_build(model_config, train_config.seed)
+    if "minutes" in given and not run_config:
+        epochs = epochs_for_minutes(given["minutes"], net, train_set, test_set, train_config, dev)
+        epochs = int(distributed.gather(torch.tensor(epochs), distributed.current())[0])  # every rank: rank 0's
+        train_config = train_config.with_changes(epochs=epochs)
     _describe(model_config, train_config, train_set, test_set, dev, out_dir, resume)
     progress = RichProgress()
     started = time.perf_counter()
@@ -135,6 +150,10 @@ def _check_options(given: dict[str, Any]) -> None:
     most = max(4 * (os.cpu_count() or 1), 64)
     if given.get("threads") is not None and not 1 <= given["threads"] <= most:
         raise ValueError(f"--threads {given['threads']}: expected 1..{most} (this machine has {os.cpu_count()} CPUs)")
+    if given.get("minutes") is not None and given.get("epochs") is not None:
+        raise ValueError("--minutes and --epochs both set the length of the run; give one")
+    if given.get("minutes") is not None and not (math.isfinite(given["minutes"]) and given["minutes"] > 0):
+        raise ValueError(f"--minutes {given['minutes']}: expected a positive number of minutes")
     if given.get("size") is not None and not MIN_SIZE <= given["size"] <= MAX_SIZE:
         raise ValueError(f"--size {given['size']}: expected {MIN_SIZE}..{MAX_SIZE} pixels")
 
@@ -244,7 +263,8 @@ def _describe(mc: ModelConfig, tc: TrainConfig, train_set: ImageSet, test_set: I
     shape = "x".join(map(str, mc.image_shape))
     verb = "resuming" if resume else "training"
     out.print(f"{verb} {mc.objective} (latent {mc.latent_dim}, {mc.likelihood}) on {train_set.name}: "
-              f"{len(train_set):,} train / {len(test_set):,} test images of {shape}, {tc.epochs} epochs, "
+              f"{len(train_set):,} train / {len(test_set):,} test images of {shape}, {tc.epochs} epochs"
+              f"{f' (about {tc.minutes:g} minutes here)' if tc.minutes else ''}, "
               f"batch {tc.batch_size}, lr {tc.lr:g}, device {device} -> {out_dir}",
               markup=False, highlight=False, soft_wrap=True)
 

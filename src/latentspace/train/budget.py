@@ -1,5 +1,6 @@
 """Defaults that follow the data: how long to train and in what batches, so that a few hundred photos get as
-many optimiser steps as they need instead of ten epochs of four steps each.
+many optimiser steps as they need instead of ten epochs of four steps each; and epochs that fit a time budget
+(``latentspace train --minutes``).
 
 Measured on 400 generated grey faces at 64 px and 500 MNIST digits (issue 13): with ten epochs at batch 128
 (40 steps) the model is little better than the mean image; from about 1,500 steps at batch 64 it reconstructs
@@ -7,9 +8,18 @@ the held-out test images better than PCA with as many components as the model ha
 """
 from __future__ import annotations
 
+import copy
 import math
+import time
 
+import numpy as np
+import torch
+
+from latentspace.data import ImageSet
+from latentspace.data.transforms import to_float
+from latentspace.models import Autoencoder
 from latentspace.train.config import TrainConfig
+from latentspace.train.step import eval_batch_for, evaluate, train_step
 
 MIN_STEPS = 1500     # optimiser steps a default run takes at least, however small the data
 SMALL_DATA = 4096    # below this many training images, smaller batches: more, noisier steps per epoch
@@ -24,3 +34,53 @@ def default_epochs(n_train: int, batch_size: int) -> int:
     """TrainConfig's epochs, or more when they would give fewer than MIN_STEPS optimiser steps."""
     steps_per_epoch = max(1, math.ceil(n_train / batch_size))
     return max(TrainConfig.epochs, math.ceil(MIN_STEPS / steps_per_epoch))
+
+
+PROBE_STEPS = 12  # timed optimiser steps of the probe (after WARM_STEPS untimed ones)
+WARM_STEPS = 3
+
+
+def epochs_for_minutes(minutes: float, model: Autoencoder, train: ImageSet, test: ImageSet, config: TrainConfig,
+                       device: torch.device) -> int:
+    """How many epochs fit in about ``minutes`` of wall time, from a probe of this very setup: a few optimiser
+    steps and one evaluation batch timed on throwaway copies of the model (the model is left untouched).
+
+    An epoch costs its steps plus the evaluation of the test split that follows it. The answer is fixed before
+    training starts and written to the run's config, so the run stays exactly resumable and reproducible; the
+    minutes are a budget, not a deadline (a busier machine takes longer)."""
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise ValueError(f"minutes must be a positive number, got {minutes}")
+    step = _seconds_per_step(model, train, config, device)
+    eval_batch = eval_batch_for(config.eval_batch_size, model.config.image_shape)
+    per_eval = _seconds_per_eval_batch(model, test.images[:eval_batch], device)
+    per_epoch = math.ceil(len(train) / config.batch_size) * step + math.ceil(len(test) / eval_batch) * per_eval
+    return max(1, int(minutes * 60.0 / per_epoch))
+
+
+def _seconds_per_step(model: Autoencoder, train: ImageSet, config: TrainConfig, device: torch.device) -> float:
+    probe = copy.deepcopy(model).to(device).train()
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    batch = to_float(torch.from_numpy(np.ascontiguousarray(train.images[: config.batch_size])).to(device))
+    with torch.random.fork_rng(devices=[]):
+        for i in range(WARM_STEPS + PROBE_STEPS):
+            if i == WARM_STEPS:
+                _sync(device)
+                start = time.perf_counter()
+            train_step(probe, optimizer, batch, grad_clip=config.grad_clip)
+        _sync(device)
+    return (time.perf_counter() - start) / PROBE_STEPS
+
+
+def _seconds_per_eval_batch(model: Autoencoder, images: np.ndarray, device: torch.device) -> float:
+    probe = copy.deepcopy(model).to(device)
+    with torch.random.fork_rng(devices=[]):
+        evaluate(probe, images, len(images))  # warm
+        start = time.perf_counter()
+        evaluate(probe, images, len(images))
+        _sync(device)
+    return time.perf_counter() - start
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

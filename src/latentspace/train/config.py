@@ -36,6 +36,7 @@ class TrainConfig:
     threads: int | None = None
     hflip: bool = False
     early_stop: int = 0
+    minutes: float | None = None
 
     def __post_init__(self) -> None:
         _require_int(self, "epochs", minimum=1)
@@ -52,6 +53,8 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"TrainConfig.{name} must be true or false, got {getattr(self, name)!r}")
         _require_int(self, "early_stop", minimum=0)
+        if self.minutes is not None:
+            _require_number(self, "minutes", positive=True)
         if self.threads is not None:
             _require_int(self, "threads", minimum=1)
 
