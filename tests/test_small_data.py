@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from latentspace.metrics.compression import against_pca, pca_curve
 from latentspace.models import ModelConfig, build
 from latentspace.models.config import likelihood_for_pixels
 from latentspace.train import TrainConfig, fit, open_run
+from latentspace.train import budget
 from latentspace.train.budget import MIN_STEPS, default_batch_size, default_epochs
 from latentspace.train.loop import _stalled
 from latentspace.train.schedule import mirrored
@@ -57,6 +59,57 @@ def test_new_options_round_trip_through_the_run_folder(tmp_path):
     torch.manual_seed(0)
     fit(build(ModelConfig(image_shape=train.shape, latent_dim=2)), train, test, config, tmp_path, "cpu")
     assert open_run(tmp_path).train_config == config
+
+
+def test_a_time_budget_is_steps_plus_evaluation_per_epoch(monkeypatch):
+    train, test = load("shapes", split="train", n=1000, size=16), load("shapes", split="test", n=300, size=16)
+    model = build(ModelConfig(image_shape=train.shape, latent_dim=2))
+    config = TrainConfig(batch_size=100, eval_batch_size=200)
+    monkeypatch.setattr(budget, "_seconds_per_step", lambda *a: 0.05)
+    monkeypatch.setattr(budget, "_seconds_per_eval_batch", lambda *a: 0.25)
+    # an epoch: 10 steps of 0.05 s and 2 evaluation batches of 0.25 s = 1 s; the plan fills 85% of a minute
+    assert budget.PLANNED_SHARE == 0.85
+    assert budget.epochs_for_minutes(1.0, model, train, test, config, torch.device("cpu")) == 51
+    assert budget.epochs_for_minutes(0.001, model, train, test, config, torch.device("cpu")) == 1
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="minutes must be a positive number"):
+            budget.epochs_for_minutes(bad, model, train, test, config, torch.device("cpu"))
+
+
+def test_the_time_probe_leaves_the_model_and_the_random_state_alone():
+    train, test = load("shapes", split="train", n=300, size=16), load("shapes", split="test", n=100, size=16)
+    torch.manual_seed(0)
+    model = build(ModelConfig(image_shape=train.shape, latent_dim=2))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    epochs = budget.epochs_for_minutes(0.05, model, train, test, TrainConfig(batch_size=50), torch.device("cpu"))
+    assert epochs >= 1
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def cli(monkeypatch, *args: str) -> int:
+    from latentspace.cli.main import main
+
+    monkeypatch.setattr(sys, "argv", ["latentspace", *args])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    return stop.value.code or 0
+
+
+def test_the_cli_trains_for_minutes_and_records_the_model_options(tmp_path, capsys, monkeypatch, mnist_dir):
+    args = ["train", "--data", "mnist", "--data-dir", str(mnist_dir), "--n", "300", "--out", str(tmp_path / "r"),
+            "--threads", "1", "--width", "8", "--hidden", "32", "--latent-dim", "4", "--binarize"]
+    assert cli(monkeypatch, *args, "--minutes", "0.05", "--epochs", "3") == 2
+    assert "--minutes and --epochs" in capsys.readouterr().err
+    assert cli(monkeypatch, *args, "--minutes", "0") == 2
+    assert "--minutes 0.0: expected a positive number" in capsys.readouterr().err
+    assert cli(monkeypatch, *args, "--minutes", "0.05") == 0
+    assert "(about 0.05 minutes here)" in capsys.readouterr().out
+    run = open_run(tmp_path / "r")
+    assert run.train_config.minutes == 0.05 and run.train_config.epochs == len(run.metrics()) >= 1
+    m = run.model_config
+    assert (m.width, m.hidden, m.latent_dim, m.binarize, m.likelihood) == (8, 32, 4, True, "bernoulli")
 
 
 def test_early_stopping_reads_the_test_elbo_history(tmp_path):
