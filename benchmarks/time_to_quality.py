@@ -10,11 +10,12 @@ intensities, one posterior sample per image, in nats. The clock stops during the
 for the benchmark), so each time is the training program's own. At the first check at or below the target
 we also report the test MSE per pixel of the posterior-mean reconstruction.
 
-    python benchmarks/time_to_quality.py [--target 108.3] [--threads 2] [--width 32 --hidden 256 ...]
+    python benchmarks/time_to_quality.py [--target 108.3] [--threads 2] [--repeats 3] [--width 32 --hidden 256 ...]
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -193,6 +194,8 @@ def main() -> int:
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults_t, name))
     p.add_argument("--lr", type=float, default=defaults_t.lr)
     p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument("--repeats", type=int, default=1, help="alternate ours and the example this many times; "
+                   "the verdict is on the median ratio (this machine's speed drifts 10-20%% between runs)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -201,15 +204,23 @@ def main() -> int:
     tc = TrainConfig(batch_size=a.batch_size, epochs=a.epochs, lr=a.lr, warmup_steps=a.warmup_steps)
     print(f"threads {torch.get_num_threads()}; target test -ELBO {a.target} nats; ours: width {mc.width} "
           f"hidden {mc.hidden} latent {mc.latent_dim} batch {tc.batch_size} lr {tc.lr} epochs {tc.epochs}")
-    ours = run_ours(train_set, test_set, a.target, mc, tc)
-    print(describe("ours", ours), flush=True)
-    if a.skip_baseline:
-        return 0
-    example = run_example(to_float(train_set.images), to_float(test_set.images), a.target, a.max_epochs)
-    print(describe("example", example))
-    if ours.seconds and example.seconds:
-        ratio = ours.seconds / example.seconds
-        print(f"time ratio ours/example: {ratio:.2f} (target <= 0.50) -> {'PASS' if ratio <= 0.5 else 'FAIL'}")
+    ratios = []
+    for repeat in range(a.repeats):  # ours and the example alternate, so a drift of the machine hits both
+        if a.repeats > 1:
+            print(f"repeat {repeat + 1} of {a.repeats}")
+        ours = run_ours(train_set, test_set, a.target, mc, tc)
+        print(describe("ours", ours), flush=True)
+        if a.skip_baseline:
+            continue
+        example = run_example(to_float(train_set.images), to_float(test_set.images), a.target, a.max_epochs)
+        print(describe("example", example), flush=True)
+        if ours.seconds and example.seconds:
+            ratios.append(ours.seconds / example.seconds)
+            print(f"time ratio ours/example: {ratios[-1]:.2f}")
+    if ratios:
+        median = statistics.median(ratios)
+        print(f"time ratio ours/example, median of {len(ratios)}: {median:.2f} (target <= 0.50) -> "
+              f"{'PASS' if median <= 0.5 else 'FAIL'}")
     return 0
 
 
