@@ -88,11 +88,18 @@ def _generator(model: Autoencoder, seed: int) -> torch.Generator:
 
 
 def score_images(run: Run, model: Autoencoder, images: np.ndarray, options: LocateOptions,
-                 progress: Progress = NULL_PROGRESS) -> ManifoldScores:
-    """metrics.ood.manifold_scores of uint8 images (N, C, H, W) with the run's GMM (fitted once, cached)."""
-    gmm = fitted_gmm(run, model, options.components, options.seed, progress)
-    return manifold_scores(model, images, gmm, fitted_framing(run, model), options.k, options.batch_size,
-                           _generator(model, options.seed), progress)
+                 progress: Progress = NULL_PROGRESS, each_alone: bool = False) -> ManifoldScores:
+    """metrics.ood.manifold_scores of uint8 images (N, C, H, W) with the run's GMM and framing model (fitted
+    once, cached). each_alone: score every image by itself with a freshly seeded generator, so that an image's
+    numbers never depend on the images scored with it (what `locate` and the explorer promise)."""
+    gmm, framing = fitted_gmm(run, model, options.components, options.seed, progress), fitted_framing(run, model)
+    if not each_alone:
+        return manifold_scores(model, images, gmm, framing, options.k, options.batch_size,
+                               _generator(model, options.seed), progress)
+    return ManifoldScores.concatenate([
+        manifold_scores(model, images[i : i + 1], gmm, framing, options.k, 1, _generator(model, options.seed))
+        for i in range(len(images))
+    ])
 
 
 def calibration_path(run_dir: str | Path) -> Path:

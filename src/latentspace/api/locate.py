@@ -12,7 +12,7 @@ seeded generator, so an image gets the same numbers whatever it is located with.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -202,11 +202,9 @@ def judge(
     run: Run, model: Autoencoder, images: np.ndarray, options: LocateOptions, calibrated: Calibration,
 ) -> tuple[ManifoldScores, list[tuple[ScoreReading, ...]]]:
     """The scores of uint8 images (Q, C, H, W) and, per image, a reading of every score (ALL_SCORES order)
-    against the calibration: the verdict of `locate` and of an explorer upload alike. One image at a time,
-    each with a freshly seeded generator: an image's numbers never depend on its company."""
-    one = replace(options, batch_size=1)
-    scores = ManifoldScores.concatenate([score_images(run, model, images[i : i + 1], one)
-                                         for i in range(len(images))])
+    against the calibration: the verdict of `locate` and of an explorer upload alike. Each image is scored on
+    its own: its numbers never depend on its company."""
+    scores = score_images(run, model, images, options, each_alone=True)
     values = calibrated.score_values(scores)
     thresholds = {name: calibrated.threshold(name) for name in ALL_SCORES}
     percentiles = {name: percentile_of(values[name], calibrated.values(name)) for name in ALL_SCORES}
