@@ -99,7 +99,8 @@ def cli(monkeypatch, *args: str) -> int:
 
 def test_the_cli_trains_for_minutes_and_records_the_model_options(tmp_path, capsys, monkeypatch, mnist_dir):
     args = ["train", "--data", "mnist", "--data-dir", str(mnist_dir), "--n", "300", "--out", str(tmp_path / "r"),
-            "--threads", "1", "--width", "8", "--hidden", "32", "--latent-dim", "4", "--binarize"]
+            "--threads", "1", "--width", "8", "--hidden", "32", "--latent-dim", "4", "--binarize",
+            "--precision", "fp32"]
     assert cli(monkeypatch, *args, "--minutes", "0.05", "--epochs", "3") == 2
     assert "--minutes and --epochs" in capsys.readouterr().err
     assert cli(monkeypatch, *args, "--minutes", "0") == 2
@@ -108,6 +109,7 @@ def test_the_cli_trains_for_minutes_and_records_the_model_options(tmp_path, caps
     assert "(about 0.05 minutes here)" in capsys.readouterr().out
     run = open_run(tmp_path / "r")
     assert run.train_config.minutes == 0.05 and run.train_config.epochs == len(run.metrics()) >= 1
+    assert run.train_config.precision == "fp32"
     m = run.model_config
     assert (m.width, m.hidden, m.latent_dim, m.binarize, m.likelihood) == (8, 32, 4, True, "bernoulli")
 

@@ -33,7 +33,7 @@ out = Console()  # results on stdout; the progress bar is on stderr
 MODEL_OPTIONS = {"latent_dim": "latent_dim", "beta": "beta", "alpha": "alpha", "gamma": "gamma",
                  "likelihood": "likelihood", "width": "width", "hidden": "hidden", "binarize": "binarize"}
 TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed", "hflip": "hflip",
-                 "early_stop": "early_stop", "minutes": "minutes"}
+                 "early_stop": "early_stop", "minutes": "minutes", "precision": "precision"}
 DATA_OPTIONS = {"data": "name", "size": "size", "channels": "channels", "data_dir": "data_dir", "n": "n",
                 "seed": "seed"}
 
@@ -73,6 +73,9 @@ ChannelsOpt = _opt(int, "--channels", "1 (grey) or 3 (RGB).")
 DataDirOpt = _opt(Path, "--data-dir", "Folder holding the dataset files.")
 NOpt = _opt(int, "--n", "Use at most N images of each split.")
 ThreadsOpt = _opt(int, "--threads", "CPU threads for torch.")
+PrecisionOpt = _opt(str, "--precision", "auto, fp32 or bf16: the precision of training's forward and backward "
+                    "passes (weights and optimiser stay fp32). auto (default): bf16 where the device runs it "
+                    "natively (GPUs; CPUs with AVX512-BF16 or AMX, about 25% faster per step), else fp32.")
 
 
 def train_command(
@@ -82,7 +85,7 @@ def train_command(
     batch_size: BatchOpt = None, lr: LrOpt = None, seed: SeedOpt = None, size: SizeOpt = None,
     channels: ChannelsOpt = None, data_dir: DataDirOpt = None, n: NOpt = None, hflip: HflipOpt = None,
     early_stop: EarlyStopOpt = None, minutes: MinutesOpt = None, width: WidthOpt = None, hidden: HiddenOpt = None,
-    binarize: BinarizeOpt = None,
+    binarize: BinarizeOpt = None, precision: PrecisionOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder and decoder.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,

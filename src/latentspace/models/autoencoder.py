@@ -44,7 +44,7 @@ class Autoencoder(nn.Module):
     def encode(self, x: torch.Tensor) -> DiagonalGaussian | PointMass:
         """x: (B, C, H, W) float in [0, 1] -> posterior over z (B, D)."""
         self._check_images(x)
-        h = self.encoder(x)
+        h = self.encoder(x).float()  # under autocast the head gives bf16: the KL and noise want fp32
         if not self.config.is_variational:
             return PointMass(h)
         mean, logvar = h.chunk(2, dim=1)
@@ -54,7 +54,7 @@ class Autoencoder(nn.Module):
         """z: (B, D) -> likelihood parameters (B, C, H, W): Bernoulli logits or pre-sigmoid Gaussian means."""
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"latent has shape {tuple(z.shape)}, model expects (B, {self.config.latent_dim})")
-        return self.decoder(z)
+        return self.decoder(z).float()  # a bf16 sum over thousands of pixels would lose whole nats
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, D) -> images (B, C, H, W) in [0, 1], the likelihood's mean."""

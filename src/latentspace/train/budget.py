@@ -19,7 +19,8 @@ from latentspace.data import ImageSet
 from latentspace.data.transforms import to_float
 from latentspace.models import Autoencoder
 from latentspace.train.config import TrainConfig
-from latentspace.train.step import eval_batch_for, evaluate, train_step
+from latentspace.train.step import eval_batch_for, evaluate, make_optimizer, train_step
+from latentspace.utils.device import train_autocast_dtype
 
 MIN_STEPS = 1500     # optimiser steps a default run takes at least, however small the data
 SMALL_DATA = 4096    # below this many training images, smaller batches: more, noisier steps per epoch
@@ -63,7 +64,8 @@ def epochs_for_minutes(minutes: float, model: Autoencoder, train: ImageSet, test
 
 def _seconds_per_step(model: Autoencoder, train: ImageSet, config: TrainConfig, device: torch.device) -> float:
     probe = copy.deepcopy(model).to(device).train()
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(probe, config.lr, config.weight_decay, device)
+    amp = train_autocast_dtype(device, config.precision)
     b = config.batch_size
     with torch.random.fork_rng(devices=[]):
         for i in range(WARM_STEPS + PROBE_STEPS):
@@ -72,7 +74,7 @@ def _seconds_per_step(model: Autoencoder, train: ImageSet, config: TrainConfig, 
                 start = time.perf_counter()
             rows = np.arange(i * b, (i + 1) * b) % len(train)
             batch = to_float(torch.from_numpy(np.ascontiguousarray(train.images[rows])).to(device))
-            train_step(probe, optimizer, batch, grad_clip=config.grad_clip)
+            train_step(probe, optimizer, batch, grad_clip=config.grad_clip, amp_dtype=amp)
         _sync(device)
     return (time.perf_counter() - start) / PROBE_STEPS
 

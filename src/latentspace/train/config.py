@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from latentspace.utils.device import PRECISIONS
+
 # Cosine decay ends at this fraction of the peak learning rate.
 FINAL_LR_FRACTION = 0.05
 
@@ -19,14 +21,15 @@ class TrainConfig:
     torch (None = torch's default; set by the entry point, never by the loop). hflip: mirror a random half of
     every batch left-right (augmentation for images whose mirror image is as real as they are: faces, photos;
     not digits or text). early_stop: end training once the test ELBO has not improved for this many epochs
-    (0 = off); the weights are those of the last epoch trained.
+    (0 = off); the weights are those of the last epoch trained. precision: 'auto' (bf16 autocast where the device
+    runs bf16 natively, see utils.device.train_autocast_dtype), 'fp32' or 'bf16'; weights stay fp32.
     """
 
     epochs: int = 10
     batch_size: int = 128
     lr: float = 4e-3
     weight_decay: float = 0.0
-    warmup_steps: int = 200
+    warmup_steps: int = 50
     kl_warmup_epochs: float = 0.0
     grad_clip: float = 5.0
     seed: int = 0
@@ -37,6 +40,7 @@ class TrainConfig:
     hflip: bool = False
     early_stop: int = 0
     minutes: float | None = None
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         _require_int(self, "epochs", minimum=1)
@@ -57,6 +61,8 @@ class TrainConfig:
             _require_number(self, "minutes", positive=True)
         if self.threads is not None:
             _require_int(self, "threads", minimum=1)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainConfig.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

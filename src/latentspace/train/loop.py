@@ -41,8 +41,15 @@ from latentspace.train.ledger import (
 )
 from latentspace.train.resume import load_checkpoint, refuse_taken, rewind_folder, start_folder, write_checkpoint
 from latentspace.train.schedule import epoch_permutation, kl_weight_at, lr_at, mirrored, probe_index
-from latentspace.train.step import EvalResult, eval_batch_for, evaluate, posterior_means, train_step
-from latentspace.utils.device import autocast_dtype
+from latentspace.train.step import (
+    EvalResult,
+    eval_batch_for,
+    evaluate,
+    make_optimizer,
+    posterior_means,
+    train_step,
+)
+from latentspace.utils.device import train_autocast_dtype
 from latentspace.utils.memory import PageWindow
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
@@ -112,8 +119,7 @@ def fit(
     n_train = len(train_set)
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
-    fused = True if device.type == "cuda" else None  # one kernel per step on GPUs; torch's default elsewhere
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+    optimizer = make_optimizer(model, config.lr, config.weight_decay, device)
     reparam = torch.Generator(device=device).manual_seed(distributed.noise_seed(config.seed, world))
     probe = probe_index(len(test_set), config.probe_size, config.seed)
     if resume and data_info is None:
@@ -140,7 +146,7 @@ def fit(
         for child in model.children():
             child.compile()  # in place: state_dict keys stay as they are
     step_model = distributed.DataParallelLoss(model, device) if world.is_distributed else model
-    amp = autocast_dtype(device)
+    amp = train_autocast_dtype(device, config.precision)
     ticker = Ticker(progress, PROGRESS_EVERY_STEPS, PROGRESS_EVERY_S)
     # A memory-mapped train split (an image folder's cache) is read in place; this keeps what an epoch has read
     # from staying resident, so memory does not grow with the folder (no-op for arrays in RAM or on a GPU).

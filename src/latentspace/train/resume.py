@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 # Fields a resume must keep: they shape the trajectory or the probe set (epochs may grow; the rest is speed).
 TRAJECTORY_FIELDS = ("batch_size", "lr", "weight_decay", "warmup_steps", "kl_warmup_epochs", "grad_clip", "seed",
-                     "probe_size", "hflip")
+                     "probe_size", "hflip", "precision")
 
 
 def refuse_taken(run_dir: Path) -> None:
