@@ -8,7 +8,9 @@ Ours: latentspace's default MNIST configuration run through `fit()` exactly as `
 Both are checked every 1/8 epoch on the full 10,000-image test set: -ELBO with a Bernoulli likelihood on [0, 1]
 intensities, one posterior sample per image, in nats. The clock stops during these checks (they exist only
 for the benchmark), so each time is the training program's own. At the first check at or below the target
-we also report the test MSE per pixel of the posterior-mean reconstruction.
+we also report the test MSE per pixel of the posterior-mean reconstruction. torch's optimiser machinery is
+imported before either clock starts (a process pays it once, about 1.5 s, whichever program comes first).
+Both run in this process, so OMP_WAIT_POLICY (which the `latentspace` command sets to PASSIVE) applies to both.
 
     python benchmarks/time_to_quality.py [--target 108.3] [--threads 2] [--repeats 3] [--width 32 --hidden 256 ...]
 """
