@@ -75,7 +75,7 @@ NOpt = _opt(int, "--n", "Use at most N images of each split.")
 ThreadsOpt = _opt(int, "--threads", "CPU threads for torch.")
 PrecisionOpt = _opt(str, "--precision", "auto, fp32 or bf16: the precision of training's forward and backward "
                     "passes (weights and optimiser stay fp32). auto (default): bf16 where the device runs it "
-                    "natively (GPUs; CPUs with AVX512-BF16 or AMX, about 25% faster per step), else fp32.")
+                    "natively (GPUs; CPUs with AVX512-BF16 or AMX: 15 instead of 18 ms per MNIST step on 2 cores), else fp32.")
 
 
 def train_command(
