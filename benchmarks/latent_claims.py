@@ -122,12 +122,13 @@ def print_realness(name: str, run: Run, table: RealnessTable, accuracy: dict[str
     print(f"\n[{name}] realness of paths, {run.path}: {table.n_pairs} random test pairs, {table.steps} frames, "
           f"mean over t in [{table.middle[0]}, {table.middle[1]}], mean ± s.e. over pairs; "
           f"evaluator head {table.head!r}{acc}")
-    widths = (6, 44, 22, 26)
+    widths = (6, 44, 32, 22, 26, 42)
     print("  ".join(h.ljust(w) for h, w in zip(table.HEADER, widths)))
     for row in table.rows():
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
     by = {s.path: s for s in table.summaries}
-    for score, better in (("classifier_confidence", max), ("elbo", max), ("nearest_distance", min)):
+    for score, better in (("classifier_confidence", max), ("manifold_precision", max), ("elbo", max),
+                          ("nearest_distance", min)):
         values = {p: getattr(s, score) for p, s in by.items()}
         best = better(values, key=values.get)
         gap = getattr(by["lerp"], score) - getattr(by["pixel"], score)

@@ -2,6 +2,7 @@
 exactly when it should be, and clear errors."""
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -13,11 +14,14 @@ from quick import quick_evaluator
 from latentspace import api
 from latentspace.api import measures
 from latentspace.api.calibration import LocateOptions
-from latentspace.api.evaluate import EvaluateOptions, Evaluation, evaluation_rows
+from latentspace.api.evaluate import EVALUATION_FILE, FORMAT, EvaluateOptions, Evaluation, evaluation_rows
 from latentspace.api.ood import CONSTRUCTED, constructed_sets
 from latentspace.data.transforms import to_float
 from latentspace.latent.codes import decode_latents
 from latentspace.metrics.likelihood import importance_weighted_nll
+from latentspace.metrics.sharpness import hf_ratio
+from latentspace.metrics.structure import mean_ssim
+from latentspace.utils.files import read_json, write_json
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,6 +47,14 @@ def test_reconstruction_numbers_match_a_direct_computation(faces):
     # The IW bound is an upper bound on the NLL no looser than -ELBO (ELBO over all test images: a loose check).
     assert ev.reconstruction.iw_nll_nats < -ev.reconstruction.elbo_nats + 5.0
     assert ev.reconstruction.binarized_iw_nll_nats is None
+    recon = decode_latents(model, z)
+    assert ev.reconstruction.ssim == pytest.approx(mean_ssim(recon, test.images), rel=1e-9)
+    assert 0 < ev.reconstruction.ssim < 1
+    assert ev.reconstruction.hf_ratio == pytest.approx(hf_ratio(recon, test.images), rel=1e-9)
+    assert 0 < ev.reconstruction.hf_ratio < 1  # a one-epoch decoder blurs
+    rows = {r.measure: r.value for r in evaluation_rows(ev) if r.section == "reconstruction"}
+    assert rows["test SSIM"] == f"{ev.reconstruction.ssim:.4f}"
+    assert "window of 11" in ev.reconstruction.protocol
 
 
 def test_compression_compares_the_model_with_pca_at_every_size(faces):
@@ -122,6 +134,27 @@ def test_evaluation_is_cached_and_round_trips_through_json(faces, monkeypatch):
     assert api.cached_evaluation(run, EvaluateOptions(iw_k=9, iw_n=100, samples=300, diffusion_steps=200)) is None
     rows = evaluation_rows(again)
     assert any(r.section == "generation" for r in rows) and all(r.value for r in rows)
+
+
+def test_an_evaluation_cached_before_ssim_is_measured_again_not_misread(faces):
+    """A file from format 4 (no SSIM, no high-frequency ratio) is not this format's: no cached evaluation,
+    whatever options are asked for; a file of this format missing a field is unreadable, also None."""
+    run, _ = faces
+    path = run / EVALUATION_FILE
+    saved = read_json(path)
+    old = {"key": {**saved["key"], "format": "latentspace.evaluation/4"},
+           "evaluation": copy.deepcopy(saved["evaluation"])}
+    old["evaluation"]["reconstruction"] = {k: v for k, v in saved["evaluation"]["reconstruction"].items()
+                                           if k not in ("ssim", "hf_ratio")}
+    try:
+        write_json(path, old)
+        assert FORMAT != old["key"]["format"]
+        assert api.cached_evaluation(run, QUICK) is None and api.cached_evaluation(run, None) is None
+        write_json(path, {**old, "key": saved["key"]})
+        assert api.cached_evaluation(run, QUICK) is None
+    finally:
+        write_json(path, saved)
+    assert api.cached_evaluation(run, QUICK) is not None
 
 
 def test_changed_weights_invalidate_the_cached_evaluation(faces):

@@ -9,7 +9,7 @@ from torch.testing import assert_close
 
 from latentspace.data import to_float
 from latentspace.models import OBJECTIVES, ModelConfig, build, load_model, save_model
-from latentspace.models.objectives import kl_estimate, tc_decomposition
+from latentspace.models.objectives.beta_tcvae import kl_estimate, tc_decomposition
 from latentspace.models.posterior import DiagonalGaussian, gaussian_kl
 
 SMALL = dict(latent_dim=3, width=4, hidden=16)

@@ -14,13 +14,19 @@ from latentspace.latent.interpolate import interpolation_paths
 from latentspace.metrics.evaluator import EvaluatorConfig, Head, build_evaluator
 from latentspace.metrics.realness import (
     ALL_HEADS,
+    FRAME_HEADER,
+    MANIFOLD_K,
     PATHS,
+    RealnessTable,
     nearest_distance,
+    on_manifold,
     pair_table,
     path_realness,
     random_pairs,
     realness_scores,
+    reference_images,
 )
+from latentspace.metrics.sharpness import hf_share, hf_shares
 
 
 @pytest.fixture(scope="module")
@@ -151,21 +157,36 @@ def test_random_pairs_are_seeded_distinct_and_in_range():
     assert counts[counts > 0].size == 20 and counts[counts > 0].min() > 60
 
 
+def test_real_images_are_all_on_their_own_manifold_and_noise_is_off_it(evaluator, test_set, mnist_test,
+                                                                        train_images):
+    real = test_set.images[:1000]
+    assert on_manifold(evaluator, real, real.copy()).all()  # identical sets: precision 1
+    assert on_manifold(evaluator, train_images[:500], mnist_test.images).mean() > 0.8  # other digits: mostly on it
+    noise = np.random.default_rng(0).integers(0, 256, (300, 1, 28, 28), dtype=np.uint8)
+    assert on_manifold(evaluator, noise, mnist_test.images).mean() < 0.03  # the 10,000 test digits' manifold
+
+
 def test_pair_table_rows_numbers_and_json(vae, evaluator, test_set):
     # Scoring against the test images themselves makes the pixel path's ends exact copies: distance 0.
     table = pair_table(vae, test_set, test_set.images, evaluator, n_pairs=12, steps=6, seed=3)
     assert [s.path for s in table.summaries] == list(PATHS)
     assert len(table.rows()) == 3 and table.head == "label"  # one head: the mean over heads is that head
+    assert all(len(row) == len(RealnessTable.HEADER) == len(FRAME_HEADER) + 2 for row in table.rows())
+    assert table.manifold_k == MANIFOLD_K == 3 and table.n_reference == len(test_set)
     for s in table.summaries:
         values = [s.classifier_confidence, s.elbo, s.nearest_distance]
         ses = [s.classifier_confidence_se, s.elbo_se, s.nearest_distance_se]
         assert np.all(np.isfinite(values)) and np.all(np.isfinite(ses)) and min(ses) > 0
         assert 0.1 <= s.classifier_confidence <= 1.0 and s.elbo < 0 and s.nearest_distance > 0
+        assert 0.0 <= s.manifold_precision <= 1.0 and np.isfinite(s.manifold_precision_se)
+        assert s.hf_ratio > 0 and s.hf_ratio_se > 0
     pixel = table.curves["pixel"]
     assert pixel["nearest_distance"][0] == 0.0 and pixel["nearest_distance"][-1] == 0.0
     assert pixel["classifier_confidence"][0] > pixel["classifier_confidence"][len(table.t) // 2]
     data = json.loads(json.dumps(table.to_dict(), allow_nan=False))
     assert set(data["paths"]) == set(PATHS) and len(data["curves"]["slerp"]["elbo"]) == 6
+    assert data["real_hf_share"] == pytest.approx(hf_share(test_set.images))
+    assert {"manifold_precision", "manifold_precision_se", "hf_ratio", "hf_ratio_se"} <= set(data["paths"]["lerp"])
     again = pair_table(vae, test_set, test_set.images, evaluator, n_pairs=12, steps=6, seed=3)
     assert again.to_dict() == table.to_dict()
 
@@ -178,9 +199,37 @@ def test_pair_table_summaries_are_middle_frame_means_over_pairs(vae, test_set):
     middle = (t >= 0.25) & (t <= 0.75)
     assert middle.sum() == 5  # t = 0.25, 0.375, 0.5, 0.625, 0.75
     for s in table.summaries:
-        assert math.isnan(s.classifier_confidence)
+        assert math.isnan(s.classifier_confidence) and math.isnan(s.manifold_precision)
         assert s.nearest_distance == pytest.approx(table.curves[s.path]["nearest_distance"][middle].mean())
-    assert all(row[1] == "-" for row in table.rows())
+        assert s.hf_ratio == pytest.approx(table.curves[s.path]["hf_ratio"][middle].mean())
+    assert all(row[1] == "-" and row[2] == "-" and row[5] != "-" for row in table.rows())
     assert table.to_dict()["paths"]["lerp"]["classifier_confidence"] is None
+    assert table.to_dict()["paths"]["lerp"]["manifold_precision"] is None
     with pytest.raises(ValueError, match="holds none"):
         pair_table(vae, test_set, None, None, n_pairs=2, steps=2, middle=(0.4, 0.6))
+
+
+def test_pair_table_middle_frames_against_the_real_images_by_hand(vae, evaluator, test_set):
+    """Manifold precision and the high-frequency ratio of a table, recomputed from its frames: the share of
+    middle frames inside the reference's k = 3 balls, and their mean share over the reference's."""
+    small = test_set.subset(slice(0, 300))
+    table = pair_table(vae, small, None, evaluator, n_pairs=6, steps=5, seed=4)
+    pairs = random_pairs(len(small), 6, seed=4)
+    middle = (table.t >= 0.25) & (table.t <= 0.75)
+    reference = reference_images(small.images, seed=4)
+    np.testing.assert_array_equal(reference, small.images)  # 300 <= MANIFOLD_REFERENCE: every test image
+    for k, name in enumerate(PATHS):
+        frames = np.concatenate([getattr(interpolation_paths(vae, small.images[a], small.images[b], 5), name)[middle]
+                                 for a, b in pairs])
+        s = table.summaries[k]
+        assert s.manifold_precision == pytest.approx(on_manifold(evaluator, frames, reference).mean())
+        assert s.hf_ratio == pytest.approx(hf_shares(frames).mean() / hf_share(reference))
+    print({s.path: (round(s.manifold_precision, 3), round(s.hf_ratio, 3)) for s in table.summaries})
+
+
+def test_reference_images_are_a_seeded_subset_when_there_are_many():
+    images = np.arange(20, dtype=np.uint8).reshape(20, 1, 1, 1)
+    picked = reference_images(images, seed=1, n=5)
+    assert picked.shape == (5, 1, 1, 1) and np.all(np.diff(picked.ravel()) > 0)
+    np.testing.assert_array_equal(picked, reference_images(images, seed=1, n=5))
+    assert reference_images(images, seed=1, n=20) is images

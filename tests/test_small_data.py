@@ -39,6 +39,9 @@ def test_small_data_gets_at_least_the_minimum_number_of_steps(n):
 
 def test_large_data_keeps_the_usual_schedule():
     assert default_batch_size(60_000) == TrainConfig.batch_size
+    assert default_batch_size(60_000, (3, 32, 32)) == TrainConfig.batch_size
+    assert default_batch_size(60_000, (1, 64, 64)) == TrainConfig.batch_size
+    assert default_batch_size(20_000, (3, 64, 64)) == 64  # large images: more steps per CPU-minute
     assert default_epochs(60_000, TrainConfig.batch_size) == TrainConfig.epochs
 
 

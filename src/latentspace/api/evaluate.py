@@ -3,7 +3,8 @@
 One call measures a run on its own data and caches the result in ``<run>/evaluation.json``, keyed by the
 weights and the options, so the CLI table, the report and later commands read one set of numbers:
 
-- reconstruction: test MSE and PSNR, ELBO, the importance-weighted NLL bound (Burda et al. 2016), and for
+- reconstruction: test MSE, PSNR and SSIM, the reconstructions' sharpness against the test images' (share of
+  high spatial frequencies), ELBO, the importance-weighted NLL bound (Burda et al. 2016), and for
   grey data the same bound on a dynamically binarised test set (the literature's MNIST protocol);
 - compression: the model's test MSE at its latent size against PCA with 1..64 components;
 - generation: Frechet distance, precision and recall (Kynkaenniemi et al. 2019) of prior and GMM samples in
@@ -48,7 +49,7 @@ from latentspace.utils.progress import NULL_PROGRESS, Progress
 log = logging.getLogger(__name__)
 
 EVALUATION_FILE = "evaluation.json"
-FORMAT = "latentspace.evaluation/4"  # 4: the on-manifold check
+FORMAT = "latentspace.evaluation/5"  # 4: the on-manifold check; 5: SSIM and the high-frequency ratio
 PROBE_PROTOCOL = ("codes (posterior means) as features: 5-nearest-neighbour and logistic-regression classifiers "
                   "fitted on train codes (a seeded subsample of at most 20,000), accuracy on all test codes")
 
@@ -245,6 +246,9 @@ def evaluation_rows(ev: Evaluation) -> list[Row]:
     r, c = ev.reconstruction, ev.compression
     rows = [Row("reconstruction", "test MSE per pixel", _f(r.mse, 5), "lower"),
             Row("reconstruction", "test PSNR, dB", _f(r.psnr_db, 2), "higher"),
+            Row("reconstruction", "test SSIM", _f(r.ssim, 4), "higher"),
+            Row("reconstruction", "high-frequency ratio, reconstructions / test images", _f(r.hf_ratio, 3),
+                "closer to 1"),
             Row("reconstruction", "test ELBO, nats", _f(r.elbo_nats, 2), "higher")]
     if r.iw_nll_nats is not None:
         rows.append(Row("reconstruction", f"IW NLL bound, k={r.iw_k}, nats", _f(r.iw_nll_nats, 2), "lower"))

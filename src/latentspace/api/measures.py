@@ -30,19 +30,26 @@ from latentspace.metrics.likelihood import elbo_nats, importance_weighted_nll
 from latentspace.metrics.probes import ProbeResult, code_probes
 from latentspace.metrics.realness import classifier_confidence
 from latentspace.metrics.sap import sap
+from latentspace.metrics.sharpness import hf_share
+from latentspace.metrics.structure import WINDOW, mean_ssim, window_size
 from latentspace.models import Autoencoder
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 
 @dataclass(frozen=True)
 class Reconstruction:
-    """Test-split reconstruction and likelihood. mse: per pixel value on [0, 1]; psnr_db: 10 log10(1 / mse).
-    elbo_nats, recon_nll_nats, kl_nats: means over the test split (one posterior sample each).
+    """Test-split reconstruction and likelihood. mse: per pixel value on [0, 1]; psnr_db: 10 log10(1 / mse);
+    ssim: mean structural similarity (metrics.structure, higher is better, 1 = identical); hf_ratio: the
+    reconstructions' high-frequency share of spectral power over the test images' (metrics.sharpness; 1 = as
+    sharp, below 1 blurred; None when the test images have no high-frequency power). elbo_nats, recon_nll_nats,
+    kl_nats: means over the test split (one posterior sample each).
     iw_nll_nats: -IW_k averaged over iw_n test images (None for an 'ae'); binarized_iw_nll_nats: the same on a
     dynamically binarised copy (None unless asked for)."""
 
     mse: float
     psnr_db: float
+    ssim: float
+    hf_ratio: float | None
     elbo_nats: float
     recon_nll_nats: float
     kl_nats: float
@@ -73,6 +80,9 @@ def reconstruction(
     """Reconstruction error of ``recon`` (the decoded posterior means of the test split), ELBO of the whole
     test split, and the IW bound on a seeded subset of ``iw_n`` test images with ``iw_k`` samples each."""
     mse = float(((to_float(recon) - to_float(test.images)) ** 2).mean())
+    structure = mean_ssim(recon, test.images)
+    real_share = hf_share(test.images)
+    sharpness = hf_share(recon) / real_share if real_share > 0 else None
     device = model_device(model)
     generator = torch.Generator(device).manual_seed(seed)
     elbo = elbo_nats(model, test.images, generator=generator)
@@ -89,11 +99,17 @@ def reconstruction(
         bin_iw = importance_weighted_nll(model, binarize(subset, seed), k=iw_k, batch_size=batch,
                                          generator=generator, progress=progress).nll_nats
     n_iw = len(subset)
-    protocol = (f"MSE/PSNR: posterior-mean reconstructions of all {len(test)} test images, pixels on [0, 1]; "
-                f"ELBO: one posterior sample per test image; IW bound: k = {iw_k} samples on {n_iw} seeded test "
-                f"images (seed {seed})" + (", and on a dynamically binarised copy of them" if binarized else ""))
-    return Reconstruction(mse, 10 * math.log10(1 / max(mse, 1e-12)), elbo.elbo_nats, elbo.recon_nll_nats,
-                          elbo.kl_nats, None if iw is None else iw.nll_nats, bin_iw, iw_k, n_iw, len(test), protocol)
+    win = window_size(*test.shape[1:])
+    fitted = "" if win == WINDOW else f"; {WINDOW} does not fit"
+    protocol = (f"MSE/PSNR/SSIM: posterior-mean reconstructions of all {len(test)} test images, pixels on [0, 1]; "
+                f"SSIM with a Gaussian window of {win} (sigma 1.5{fitted}), mean over images; high-frequency ratio: "
+                "mean share of 2-D FFT power above half the Nyquist frequency (channels mean-subtracted), "
+                f"reconstructions over test images; ELBO: one posterior sample per test image; IW bound: k = {iw_k} "
+                f"samples on {n_iw} seeded test images (seed {seed})"
+                + (", and on a dynamically binarised copy of them" if binarized else ""))
+    return Reconstruction(mse, 10 * math.log10(1 / max(mse, 1e-12)), structure, sharpness, elbo.elbo_nats,
+                          elbo.recon_nll_nats, elbo.kl_nats, None if iw is None else iw.nll_nats, bin_iw, iw_k,
+                          n_iw, len(test), protocol)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from rich.table import Table
 from latentspace import api
 from latentspace.cli.console import RichProgress
 from latentspace.cli.encode import DeviceOpt, RunArg
-from latentspace.metrics.realness import PATHS, RealnessTable
+from latentspace.metrics.realness import FRAME_HEADER, PATHS, RealnessTable
 from latentspace.utils.device import pick_device
 from latentspace.utils.files import write_json
 from latentspace.viz.animate import interpolation_frames, save_gif
@@ -30,7 +30,7 @@ def pair_table(result: api.InterpolationResult) -> Table:
     """The mean score of each path over its middle frames (t in 0.25..0.75)."""
     means = result.mean_scores()
     table = Table(title=f"{result.sources[0]} -> {result.sources[1]}: mean over the middle frames")
-    for i, name in enumerate(RealnessTable.HEADER):
+    for i, name in enumerate(FRAME_HEADER):
         table.add_column(name, justify="left" if i == 0 else "right")
     for path in PATHS:
         table.add_row(path, *("-" if math.isnan(v) else f"{v:.{SCORE_DIGITS[k]}f}" for k, v in means[path].items()))
@@ -40,7 +40,8 @@ def pair_table(result: api.InterpolationResult) -> Table:
 def realness_table(result: RealnessTable) -> Table:
     lo, hi = result.middle
     table = Table(title=f"{result.n_pairs} random test pairs, {result.steps} frames each: mean ± s.e. over "
-                        f"pairs of the frames with t in {lo:g}..{hi:g}")
+                        f"pairs of the frames with t in {lo:g}..{hi:g}; manifold and sharpness against "
+                        f"{result.n_reference} real test images")
     for i, name in enumerate(RealnessTable.HEADER):
         table.add_column(name, justify="left" if i == 0 else "right")
     for row in result.rows():

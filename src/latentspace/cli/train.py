@@ -18,8 +18,10 @@ from rich.table import Table
 from latentspace.cli.console import RichProgress, console
 from latentspace.data import ImageSet, available, load
 from latentspace.metrics.compression import Baseline, against_pca
-from latentspace.models import OBJECTIVES, Autoencoder, ModelConfig, build
+from latentspace.models import Autoencoder, ModelConfig, build
 from latentspace.models.config import MAX_SIZE, MIN_SIZE, likelihood_for_pixels
+from latentspace.models.nets import ARCHS, arch_help, default_arch
+from latentspace.models.objectives import OBJECTIVES, objective_help
 from latentspace.train import TrainConfig, distributed, fit, is_run_folder, open_run
 from latentspace.train.budget import (
     MIN_STEPS, SMALL_BATCH, SMALL_DATA, default_batch_size, default_epochs, epochs_for_minutes,
@@ -31,7 +33,8 @@ out = Console()  # results on stdout; the progress bar is on stderr
 
 # CLI option -> (config, field). None means "not given": the dataclass default (or the run's value) applies.
 MODEL_OPTIONS = {"latent_dim": "latent_dim", "beta": "beta", "alpha": "alpha", "gamma": "gamma",
-                 "likelihood": "likelihood", "width": "width", "hidden": "hidden", "binarize": "binarize"}
+                 "likelihood": "likelihood", "width": "width", "hidden": "hidden", "binarize": "binarize",
+                 "arch": "arch", "attention": "attention", "ssim": "ssim_weight", "ffl": "ffl_weight"}
 TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed", "hflip": "hflip",
                  "early_stop": "early_stop", "minutes": "minutes", "precision": "precision"}
 DATA_OPTIONS = {"data": "name", "size": "size", "channels": "channels", "data_dir": "data_dir", "n": "n",
@@ -42,8 +45,19 @@ def _opt(kind, flag: str, text: str):
     return Annotated[kind | None, typer.Option(flag, help=text)]
 
 
+def _switch(name: str, text: str):
+    return Annotated[bool | None, typer.Option(f"--{name}/--no-{name}", help=text)]
+
+
 DataOpt = _opt(str, "--data", f"{', '.join(available())} or an image folder (default mnist).")
-ModelOpt = _opt(str, "--model", f"Objective: {', '.join(OBJECTIVES)} (default vae).")
+ModelOpt = _opt(str, "--model", f"Objective (default vae). {objective_help()}.")
+ArchOpt = _opt(str, "--arch", f"Encoder/decoder family (default {default_arch(64)}, the most quality per "
+               f"CPU-minute measured at the default budgets). {arch_help()}.")
+AttentionOpt = _switch("attention", "Self-attention at the lowest resolution (resnet only). Default off.")
+SsimOpt = _opt(float, "--ssim", "Weight of a 1 - SSIM term added to the training loss (not to the ELBO); "
+               "per pixel, on the reconstruction NLL's scale. Default 0 (off).")
+FflOpt = _opt(float, "--ffl", "Weight of a focal frequency loss term added to the training loss (not to the "
+              "ELBO). Default 0 (off).")
 LatentOpt = _opt(int, "--latent-dim", f"Size of the latent code (default {ModelConfig.latent_dim}).")
 EpochsOpt = _opt(int, "--epochs", f"Passes over the train split (default {TrainConfig.epochs}, or more for small "
                  f"data: at least {MIN_STEPS:,} optimiser steps).")
@@ -53,19 +67,20 @@ GammaOpt = _opt(float, "--gamma", f"beta-tcvae dimension-wise KL weight (default
 LikelihoodOpt = _opt(str, "--likelihood", "bernoulli or gaussian (default: bernoulli for near-binary grey images "
                      "such as digits, gaussian with a learned sigma for photos and RGB).")
 BatchOpt = _opt(int, "--batch-size", f"Images per step, shared by all processes under torchrun "
-                f"(default {TrainConfig.batch_size}; {SMALL_BATCH} below {SMALL_DATA:,} training images).")
-HflipOpt = Annotated[bool | None, typer.Option("--hflip/--no-hflip", help="Mirror a random half of every batch "
-                     "(augmentation for faces and photos; not for digits or text). Default off.")]
+                f"(default {TrainConfig.batch_size}; {SMALL_BATCH} below {SMALL_DATA:,} training images or for RGB "
+                "images of 64 px and larger).")
+HflipOpt = _switch("hflip", "Mirror a random half of every batch (augmentation for faces and photos; not for "
+                   "digits or text). Default off.")
 EarlyStopOpt = _opt(int, "--early-stop", "Stop once the test ELBO has not improved for this many epochs (default "
                     "off).")
 MinutesOpt = _opt(float, "--minutes", "Train for about this many minutes instead of a number of epochs: the "
                   "epochs are chosen before training from the measured speed of a few steps on this machine "
                   "(and then fixed, so --resume is exact).")
-WidthOpt = _opt(int, "--width", f"Channels of the first conv stage, doubling per stage (default {ModelConfig.width}).")
+WidthOpt = _opt(int, "--width", "Channels of the first stage (default: plain 16, or 32 for RGB images of 64 px "
+                "and larger; resnet 32).")
 HiddenOpt = _opt(int, "--hidden", f"Width of the fully connected layers (default {ModelConfig.hidden}; 0 = none).")
-BinarizeOpt = Annotated[bool | None, typer.Option("--binarize/--no-binarize", help="Dynamic binarisation: every "
-                        "step trains on a fresh Bernoulli draw of each pixel (the MNIST density protocol; needs the "
-                        "bernoulli likelihood). Default off.")]
+BinarizeOpt = _switch("binarize", "Dynamic binarisation: every step trains on a fresh Bernoulli draw of each "
+                      "pixel (the MNIST density protocol; needs the bernoulli likelihood). Default off.")
 LrOpt = _opt(float, "--lr", f"Peak learning rate of AdamW (default {TrainConfig.lr:g}).")
 SeedOpt = _opt(int, "--seed", f"Seed for weights, order, noise and data (default {TrainConfig.seed}).")
 SizeOpt = _opt(int, "--size", "Resize images to SIZE x SIZE.")
@@ -85,7 +100,8 @@ def train_command(
     batch_size: BatchOpt = None, lr: LrOpt = None, seed: SeedOpt = None, size: SizeOpt = None,
     channels: ChannelsOpt = None, data_dir: DataDirOpt = None, n: NOpt = None, hflip: HflipOpt = None,
     early_stop: EarlyStopOpt = None, minutes: MinutesOpt = None, width: WidthOpt = None, hidden: HiddenOpt = None,
-    binarize: BinarizeOpt = None, precision: PrecisionOpt = None,
+    binarize: BinarizeOpt = None, precision: PrecisionOpt = None, arch: ArchOpt = None,
+    attention: AttentionOpt = None, ssim: SsimOpt = None, ffl: FflOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder and decoder.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
@@ -119,7 +135,7 @@ def _train(out_dir: Path, given: dict[str, Any], resume: bool, device: str, comp
         model_config = ModelConfig.from_dict(run_config["model"])
     else:
         model_config = _model_config(given, train_set)
-        train_config = _sized_to_data(train_config, given, len(train_set))
+        train_config = _sized_to_data(train_config, given, len(train_set), train_set.shape)
     net = _seeded_build(model_config, train_config.seed)
     if "minutes" in given and not run_config:
         epochs = epochs_for_minutes(given["minutes"], net, train_set, test_set, train_config, dev)
@@ -146,7 +162,11 @@ def _train(out_dir: Path, given: dict[str, Any], resume: bool, device: str, comp
 
 def _check_options(given: dict[str, Any]) -> None:
     """Refuse option values no run can use before anything is read or written."""
-    for flag in ("beta", "alpha", "gamma", "lr"):
+    if given.get("model") is not None and given["model"] not in OBJECTIVES:
+        raise ValueError(f"--model {given['model']}: expected one of {', '.join(OBJECTIVES)}")
+    if given.get("arch") is not None and given["arch"] not in ARCHS:
+        raise ValueError(f"--arch {given['arch']}: expected one of {', '.join(ARCHS)}")
+    for flag in ("beta", "alpha", "gamma", "lr", "ssim", "ffl"):
         value = given.get(flag)
         if value is not None and not math.isfinite(value):
             raise ValueError(f"--{flag} {value}: expected a finite number")
@@ -241,9 +261,10 @@ def _load(info: dict[str, Any], split: str) -> ImageSet:
         progress.close()
 
 
-def _sized_to_data(config: TrainConfig, given: dict[str, Any], n_train: int) -> TrainConfig:
-    """Batch size and epochs the user left unset follow the data (train.budget): small sets get more steps."""
-    batch = given.get("batch_size") or default_batch_size(n_train)
+def _sized_to_data(config: TrainConfig, given: dict[str, Any], n_train: int, image_shape) -> TrainConfig:
+    """Batch size and epochs the user left unset follow the data (train.budget): small sets and large images
+    get more steps."""
+    batch = given.get("batch_size") or default_batch_size(n_train, image_shape)
     epochs = given.get("epochs") or default_epochs(n_train, batch)
     return config.with_changes(batch_size=batch, epochs=epochs)
 
@@ -265,7 +286,8 @@ def _describe(mc: ModelConfig, tc: TrainConfig, train_set: ImageSet, test_set: I
               resume: bool) -> None:
     shape = "x".join(map(str, mc.image_shape))
     verb = "resuming" if resume else "training"
-    out.print(f"{verb} {mc.objective} (latent {mc.latent_dim}, {mc.likelihood}) on {train_set.name}: "
+    out.print(f"{verb} {mc.objective} ({mc.arch} width {mc.width}, latent {mc.latent_dim}, {mc.likelihood}) on "
+              f"{train_set.name}: "
               f"{len(train_set):,} train / {len(test_set):,} test images of {shape}, {tc.epochs} epochs"
               f"{f' (about {tc.minutes:g} minutes here)' if tc.minutes else ''}, "
               f"batch {tc.batch_size}, lr {tc.lr:g}, device {device} -> {out_dir}",

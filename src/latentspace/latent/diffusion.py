@@ -130,7 +130,9 @@ class DiffusionPrior:
             torch.manual_seed(cfg.seed)
             net = Denoiser(cfg)
         ema = copy.deepcopy(net).requires_grad_(False)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0)
+        # fused: torch's CPU default loops over the tensors in Python, a third of this small net's step
+        optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
+        ema_params, net_params = list(ema.parameters()), list(net.parameters())
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.train_steps)
         alpha_bar = cosine_alpha_bar(cfg.timesteps).float()
         progress.start(cfg.train_steps, "diffusion prior")
@@ -139,8 +141,7 @@ class DiffusionPrior:
                 loss = _train_step(net, optimizer, data, alpha_bar, cfg, gen)
                 schedule.step()
                 with torch.no_grad():
-                    for pe, p in zip(ema.parameters(), net.parameters()):
-                        pe.lerp_(p, 1.0 - cfg.ema)
+                    torch._foreach_lerp_(ema_params, net_params, 1.0 - cfg.ema)
                 if step % PROGRESS_EVERY == 0 or step == cfg.train_steps:
                     progress.advance(PROGRESS_EVERY if step % PROGRESS_EVERY == 0 else step % PROGRESS_EVERY,
                                      loss=float(loss))

@@ -1,5 +1,6 @@
 """Metrics: likelihood bounds, the evaluator classifier, realness of interpolation paths, disentanglement (MIG,
-DCI, SAP), Fréchet distance, precision/recall, code probes and the PCA compression baseline."""
+DCI, SAP), Fréchet distance, precision/recall, sharpness (high-frequency share), SSIM, code probes and the PCA
+compression baseline."""
 from __future__ import annotations
 
 from latentspace.metrics.compression import PCA_COMPONENTS, CompressionCurve, pca_curve
@@ -39,19 +40,22 @@ from latentspace.metrics.realness import (
     RealnessScores,
     RealnessTable,
     nearest_distance,
+    on_manifold,
     pair_table,
     path_realness,
     realness_scores,
 )
 from latentspace.metrics.sap import sap
+from latentspace.metrics.sharpness import hf_ratio, hf_share, hf_shares
+from latentspace.metrics.structure import mean_ssim, ssim
 
 __all__ = [
     "AxisFactorTable", "axis_factor_table", "mig", "mutual_information_matrix", "normalized_mi",
     "LABEL_HEAD", "Evaluator", "EvaluatorConfig", "Head", "build_evaluator", "dataset_heads", "evaluator_for_run",
     "load_evaluator", "save_evaluator", "train_evaluator",
     "ElboResult", "IWResult", "bits_per_dim", "elbo_nats", "importance_weighted_nll", "per_image_elbo",
-    "PathSummary", "RealnessScores", "RealnessTable", "nearest_distance", "pair_table", "path_realness",
-    "realness_scores",
+    "PathSummary", "RealnessScores", "RealnessTable", "nearest_distance", "on_manifold", "pair_table",
+    "path_realness", "realness_scores", "hf_ratio", "hf_share", "hf_shares", "mean_ssim", "ssim",
     "PCA_COMPONENTS", "CompressionCurve", "pca_curve", "DCIResult", "dci", "PrecisionRecall", "precision_recall",
     "frechet_distance", "ProbeResult", "code_probes", "sap",
 ]

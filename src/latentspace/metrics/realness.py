@@ -16,10 +16,20 @@ For every frame (a uint8 image) of a path:
 
 ``pair_table`` turns these into one row per path kind (pixel cross-fade, latent lerp, latent slerp) over many
 random test pairs, averaging the middle of each path (where the paths differ most; the ends are the real
-images or their reconstructions).
+images or their reconstructions), and adds two scores of the frames as a set:
+
+- ``manifold_precision``: the share of frames inside the real manifold in the evaluator's feature space, as in
+  improved precision (Kynkaenniemi et al. 2019, metrics.fidelity): the union of balls around the features of
+  real test images, each ball's radius the distance to that image's k-th (k = 3) nearest real neighbour. It asks
+  whether a frame looks like some real image as a whole, where the confidence asks whether each head can name a
+  class. In [0, 1], higher is more real.
+- ``hf_ratio``: the frames' high-frequency share of spectral power over the real test images' (metrics.sharpness):
+  1 = as sharp as the data, below 1 blurrier (decoders tend to blur), above 1 more edges than the data (a
+  cross-fade carries the edges of both ends).
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +42,23 @@ from latentspace.data.transforms import to_float
 from latentspace.latent.codes import model_device
 from latentspace.latent.interpolate import InterpolationPaths, interpolation_paths
 from latentspace.metrics.evaluator import Evaluator
+from latentspace.metrics.fidelity import inside_manifold, knn_radii
 from latentspace.metrics.likelihood import per_image_elbo
+from latentspace.metrics.sharpness import hf_share, hf_shares
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
+log = logging.getLogger(__name__)
+
 PATHS = ("pixel", "lerp", "slerp")
-SCORES = ("classifier_confidence", "elbo", "nearest_distance")
+SCORES = ("classifier_confidence", "elbo", "nearest_distance")  # per frame, RealnessScores
+TABLE_SCORES = ("classifier_confidence", "manifold_precision", "elbo", "nearest_distance", "hf_ratio")  # pair_table
+MANIFOLD_K = 3  # the neighbour whose distance sets each real ball's radius (the paper's k)
+# At most this many (seeded) test images make the real manifold and the sharpness scale: a whole 10k test split.
+# Fewer real points leave the outliers' balls wide enough to catch noise (the tests' MNIST evaluator: 12% of
+# uniform-noise images inside the balls of 1,000 test digits, 1% inside those of 10,000).
+MANIFOLD_REFERENCE = 10_000
+FRAME_HEADER = ("path", "classifier confidence (higher = more real)", "ELBO, nats (higher)",
+                "nearest train RMS (lower)")  # one pair's frames: the three per-frame scores
 ELBO_SAMPLES = 4
 ALL_HEADS = "mean of all heads"  # RealnessTable.head when confidence averages more than one head
 NEAREST_CHUNK = 8192  # training images per distance block: (queries x chunk) float32 at a time
@@ -110,6 +132,16 @@ def confidence_head(evaluator: Evaluator, head: str | None) -> str:
     return heads[0].name if len(heads) == 1 else ALL_HEADS
 
 
+def on_manifold(
+    evaluator: Evaluator, images: np.ndarray, real_images: np.ndarray, k: int = MANIFOLD_K
+) -> np.ndarray:
+    """(N,) bool: whether each uint8 image (N, C, H, W) lies inside the manifold of the uint8 ``real_images``
+    (M, C, H, W) in the evaluator's features (``Evaluator.features``): within the k-th-nearest-neighbour radius of
+    some real image (metrics.fidelity). Its mean is the images' improved precision; needs 1 <= k < M."""
+    real = evaluator.features(real_images)
+    return inside_manifold(evaluator.features(images), real, knn_radii(real, k))
+
+
 def realness_scores(
     images: np.ndarray,
     model: torch.nn.Module,
@@ -158,15 +190,21 @@ def path_realness(
 
 @dataclass(frozen=True)
 class PathSummary:
-    """One path kind's scores over the middle frames: mean over pairs and its standard error (NaN: not scored)."""
+    """One path kind's scores over the middle frames: mean over pairs and its standard error (NaN: not scored).
+    manifold_precision: share of middle frames inside the real manifold; hf_ratio: their high-frequency share
+    over the real images' (the real share taken as exact in its standard error)."""
 
     path: str
     classifier_confidence: float
     classifier_confidence_se: float
+    manifold_precision: float
+    manifold_precision_se: float
     elbo: float
     elbo_se: float
     nearest_distance: float
     nearest_distance_se: float
+    hf_ratio: float
+    hf_ratio_se: float
 
 
 @dataclass(frozen=True)
@@ -176,7 +214,9 @@ class RealnessTable:
     summaries: one PathSummary per path kind. t: (T,) frame positions. curves[path][score]: (T,) mean over
     pairs at each t (for plots of realness along the path; classifier_confidence absent without an evaluator).
     middle: the (lo, hi) range of t averaged in the summaries, both ends included. head: what the confidence
-    measured: one head's name, or ALL_HEADS ("mean of all heads"); None without an evaluator.
+    measured: one head's name, or ALL_HEADS ("mean of all heads"); None without an evaluator. manifold_k: the k
+    of the real manifold's balls; n_reference: the real test images behind the manifold and the sharpness scale;
+    real_hf_share: their mean high-frequency share (the denominator of hf_ratio).
     """
 
     summaries: tuple[PathSummary, ...]
@@ -187,18 +227,22 @@ class RealnessTable:
     middle: tuple[float, float]
     head: str | None
     seed: int
+    manifold_k: int
+    n_reference: int
+    real_hf_share: float
 
-    HEADER = ("path", "classifier confidence (higher = more real)", "ELBO, nats (higher)",
-              "nearest train RMS (lower)")
+    HEADER = (*FRAME_HEADER[:2], f"manifold precision, k={MANIFOLD_K} (higher)", *FRAME_HEADER[2:],
+              "high-frequency ratio to real (1 = as sharp)")
 
-    def rows(self) -> list[tuple[str, str, str, str]]:
+    def rows(self) -> list[tuple[str, str, str, str, str, str]]:
         """One printable row per path kind, each score as 'mean ± standard error' ('-' when not scored)."""
         def fmt(mean: float, se: float, digits: int) -> str:
             return "-" if math.isnan(mean) else f"{mean:.{digits}f} ± {se:.{digits}f}"
 
         return [
-            (s.path, fmt(s.classifier_confidence, s.classifier_confidence_se, 3), fmt(s.elbo, s.elbo_se, 1),
-             fmt(s.nearest_distance, s.nearest_distance_se, 4))
+            (s.path, fmt(s.classifier_confidence, s.classifier_confidence_se, 3),
+             fmt(s.manifold_precision, s.manifold_precision_se, 3), fmt(s.elbo, s.elbo_se, 1),
+             fmt(s.nearest_distance, s.nearest_distance_se, 4), fmt(s.hf_ratio, s.hf_ratio_se, 3))
             for s in self.summaries
         ]
 
@@ -209,7 +253,8 @@ class RealnessTable:
 
         return {
             "n_pairs": self.n_pairs, "steps": self.steps, "middle": list(self.middle), "head": self.head,
-            "seed": self.seed, "t": [float(v) for v in self.t],
+            "seed": self.seed, "manifold_k": self.manifold_k, "n_reference": self.n_reference,
+            "real_hf_share": num(self.real_hf_share), "t": [float(v) for v in self.t],
             "paths": {s.path: {k: num(getattr(s, k)) for k in PathSummary.__dataclass_fields__ if k != "path"}
                       for s in self.summaries},
             "curves": {p: {k: [num(v) for v in c] for k, c in scores.items()} for p, scores in self.curves.items()},
@@ -243,7 +288,9 @@ def pair_table(
 
     Every frame of every path is scored in one batch; each pair's scores are averaged over the frames with
     t in [middle[0], middle[1]], and the table reports the mean over pairs with its standard error
-    (std over pairs / sqrt(n_pairs): the pairs are independent, the frames of one path are not)."""
+    (std over pairs / sqrt(n_pairs): the pairs are independent, the frames of one path are not). The real
+    manifold (k = MANIFOLD_K) and the real high-frequency share come from at most MANIFOLD_REFERENCE seeded test
+    images; manifold precision needs the evaluator and more than k of them (else NaN)."""
     if n_pairs < 2:
         raise ValueError(f"n_pairs must be >= 2 to give a standard error, got {n_pairs}")
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)
@@ -253,14 +300,50 @@ def pair_table(
     pairs = random_pairs(len(test_set), n_pairs, seed)
     frames = _pair_frames(model, test_set.images, pairs, steps, progress)  # (P, 3, T, C, H, W)
     generator = torch.Generator(model_device(model)).manual_seed(seed)
-    scores = realness_scores(frames.reshape(-1, *frames.shape[3:]), model, evaluator, head, train_images, generator,
-                             progress=progress)
-    per_frame = {k: v.reshape(n_pairs, len(PATHS), steps) for k, v in _score_arrays(scores).items()}
+    flat = frames.reshape(-1, *frames.shape[3:])
+    scores = realness_scores(flat, model, evaluator, head, train_images, generator, progress=progress)
+    reference = reference_images(test_set.images, seed)
+    arrays = {**_score_arrays(scores), **_set_scores(flat, reference, evaluator, progress)}
+    per_frame = {k: v.reshape(n_pairs, len(PATHS), steps) for k, v in arrays.items()}
     summaries = tuple(_summary(name, {k: v[:, i][:, in_middle] for k, v in per_frame.items()})
                       for i, name in enumerate(PATHS))
     curves = {name: {k: v[:, i].mean(0) for k, v in per_frame.items()} for i, name in enumerate(PATHS)}
     used_head = None if evaluator is None else confidence_head(evaluator, head)
-    return RealnessTable(summaries, t, curves, n_pairs, steps, (float(middle[0]), float(middle[1])), used_head, seed)
+    return RealnessTable(summaries, t, curves, n_pairs, steps, (float(middle[0]), float(middle[1])), used_head, seed,
+                         manifold_k=MANIFOLD_K, n_reference=len(reference), real_hf_share=hf_share(reference))
+
+
+def reference_images(images: np.ndarray, seed: int, n: int = MANIFOLD_REFERENCE) -> np.ndarray:
+    """The real images pair_table compares frames with: all of uint8 ``images`` (N, C, H, W) when N <= n, else a
+    seeded sorted subset of n of them."""
+    if len(images) <= n:
+        return images
+    return images[np.sort(np.random.default_rng(seed).choice(len(images), size=n, replace=False))]
+
+
+def _set_scores(
+    frames: np.ndarray, reference: np.ndarray, evaluator: Evaluator | None, progress: Progress
+) -> dict[str, np.ndarray]:
+    """Per frame (T,) float64: 'hf_ratio' (the frame's high-frequency share over the reference's mean share) and,
+    with an evaluator and more than MANIFOLD_K reference images, 'manifold_precision' (1.0 inside the reference
+    manifold, else 0.0)."""
+    out: dict[str, np.ndarray] = {}
+    progress.start(2, "manifold and sharpness")
+    try:
+        if evaluator is not None and len(reference) > MANIFOLD_K:
+            out["manifold_precision"] = on_manifold(evaluator, frames, reference).astype(np.float64)
+        elif evaluator is not None:
+            log.info("only %d reference test images, k = %d: no manifold precision", len(reference), MANIFOLD_K)
+        progress.advance(1)
+        real_share = hf_share(reference)
+        if real_share > 0:
+            out["hf_ratio"] = hf_shares(frames) / real_share
+        else:
+            log.info("the reference test images have no high-frequency power: no high-frequency ratio")
+        progress.advance(1)
+    finally:
+        progress.close()
+    return out
 
 
 def _pair_frames(
@@ -287,7 +370,7 @@ def _score_arrays(scores: RealnessScores) -> dict[str, np.ndarray]:
 def _summary(path: str, per_frame: dict[str, np.ndarray]) -> PathSummary:
     """per_frame[score]: (P, M) middle-frame scores of P pairs -> mean and standard error over pairs."""
     values: dict[str, float] = {}
-    for k in SCORES:
+    for k in TABLE_SCORES:
         if k not in per_frame or np.isnan(per_frame[k]).all():
             values[k], values[f"{k}_se"] = math.nan, math.nan
             continue

@@ -1,10 +1,16 @@
-"""Models: configuration, posteriors, the conv encoder/decoder family, objectives, save/load."""
+"""Models: configuration, the encoder/decoder families (nets), posteriors, priors, likelihoods, objectives,
+detail terms, save/load. Each kind has one registry: ARCHS, OBJECTIVES, LIKELIHOODS, DETAIL_TERMS."""
 from __future__ import annotations
 
 from latentspace.models.autoencoder import Autoencoder, ForwardOutput, LossOutput
-from latentspace.models.config import LIKELIHOODS, OBJECTIVES, ModelConfig, default_likelihood
+from latentspace.models.config import ModelConfig, default_likelihood
+from latentspace.models.detail import DETAIL_TERMS
 from latentspace.models.io import load_model, read_model_config, save_model
+from latentspace.models.likelihoods import LIKELIHOODS
+from latentspace.models.nets import ARCHS
+from latentspace.models.objectives import OBJECTIVES
 from latentspace.models.posterior import DiagonalGaussian, PointMass
+from latentspace.models.priors import StandardNormal
 
 
 def build(config: ModelConfig) -> Autoencoder:
@@ -13,7 +19,7 @@ def build(config: ModelConfig) -> Autoencoder:
 
 
 __all__ = [
-    "Autoencoder", "ForwardOutput", "LossOutput", "ModelConfig", "OBJECTIVES", "LIKELIHOODS",
-    "DiagonalGaussian", "PointMass", "build", "save_model", "load_model", "read_model_config",
+    "Autoencoder", "ForwardOutput", "LossOutput", "ModelConfig", "OBJECTIVES", "LIKELIHOODS", "ARCHS",
+    "DETAIL_TERMS", "DiagonalGaussian", "PointMass", "StandardNormal", "build", "save_model", "load_model", "read_model_config",
     "default_likelihood",
 ]

@@ -1,4 +1,8 @@
-"""Autoencoder: one network family, four objectives (ae, vae, beta-vae, beta-tcvae) differing only in regulariser."""
+"""Autoencoder: an encoder/decoder family (models.nets), a posterior, a prior and one objective (models.objectives).
+
+The model owns what every family shares (encode, decode, the likelihood, the ELBO); the objective owns only the
+regulariser that sets its family apart, and optional detail terms (models.detail) join the loss, never the ELBO.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,9 +11,12 @@ import torch
 from torch import nn
 
 from latentspace.models.config import ModelConfig
-from latentspace.models.conv import Decoder, Encoder
-from latentspace.models.objectives import bernoulli_nll, gaussian_nll, kl_estimate, tc_decomposition
+from latentspace.models.detail import detail_loss
+from latentspace.models.likelihoods import bernoulli_nll, gaussian_nll
+from latentspace.models.nets import ARCHS
+from latentspace.models.objectives import OBJECTIVES
 from latentspace.models.posterior import DiagonalGaussian, PointMass
+from latentspace.models.priors import StandardNormal
 
 
 @dataclass(frozen=True)
@@ -34,9 +41,11 @@ class Autoencoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        d = config.latent_dim
-        self.encoder = Encoder(config, 2 * d if config.is_variational else d)
-        self.decoder = Decoder(config)
+        d, arch = config.latent_dim, ARCHS[config.arch]
+        self.encoder = arch.encoder(config, 2 * d if config.is_variational else d)
+        self.decoder = arch.decoder(config)
+        self.prior = StandardNormal(d)
+        self.objective = OBJECTIVES[config.objective](config)
         learn_sigma = config.likelihood == "gaussian" and config.sigma is None
         self.log_sigma = nn.Parameter(torch.tensor(-1.0)) if learn_sigma else None
 
@@ -93,25 +102,19 @@ class Autoencoder(nn.Module):
         """The training objective on a batch x (B, C, H, W) in [0, 1]; kl_weight scales the regulariser (warm-up)."""
         out = self(x, generator)
         recon = self.recon_nll(out.params, self.targets(x, generator)).mean()
-        kl = out.posterior.kl().mean()
-        reg, terms = self.regulariser(out, kl, dataset_size or x.shape[0])
-        return LossOutput(loss=recon + kl_weight * reg, recon_nll=recon, kl=kl, elbo=-(recon + kl), terms=terms)
-
-    def regulariser(self, out: ForwardOutput, kl: torch.Tensor, dataset_size: int):
-        c = self.config
-        if c.objective in ("ae", "vae"):
-            return kl, {}  # zero for 'ae': its posterior is a point mass
-        if c.objective == "beta-vae":
-            return c.beta * kl, {}
-        post = out.posterior
-        tc = tc_decomposition(out.z, post.mean, post.logvar, dataset_size)
-        terms = {"mi": tc.mi, "tc": tc.tc, "dwkl": tc.dwkl, "kl_estimate": kl_estimate(out.z, post.mean, post.logvar)}
-        return c.alpha * tc.mi + c.beta * tc.tc + c.gamma * tc.dwkl, terms
+        kl = self.prior.kl(out.posterior).mean()
+        reg, terms = self.objective.regulariser(out, kl, dataset_size or x.shape[0])
+        loss = recon + kl_weight * reg
+        details = detail_loss(self.config.detail_weights, torch.sigmoid(out.params), x)
+        for name, value in details.items():
+            loss = loss + value
+            terms = {**terms, f"detail_{name}": value}
+        return LossOutput(loss=loss, recon_nll=recon, kl=kl, elbo=-(recon + kl), terms=terms)
 
     def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-image ELBO (B,), nats, one posterior sample; no binarisation (scores the given pixels)."""
         out = self(x, generator)
-        return -(self.recon_nll(out.params, x) + out.posterior.kl())
+        return -(self.recon_nll(out.params, x) + self.prior.kl(out.posterior))
 
     def _check_images(self, x: torch.Tensor) -> None:
         expected = self.config.image_shape

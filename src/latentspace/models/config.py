@@ -4,8 +4,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-OBJECTIVES = ("ae", "vae", "beta-vae", "beta-tcvae")
-LIKELIHOODS = ("bernoulli", "gaussian")
+from latentspace.models.detail import DETAIL_TERMS
+from latentspace.models.likelihoods import LIKELIHOODS
+from latentspace.models.nets import ARCHS, default_arch
+from latentspace.models.objectives import OBJECTIVES
+
 MIN_SIZE, MAX_SIZE = 16, 256
 
 
@@ -39,15 +42,16 @@ def _is_finite(value: object) -> bool:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A generative autoencoder: conv encoder/decoder sized to ``image_shape`` and one objective.
+    """A generative autoencoder: an encoder/decoder family sized to ``image_shape`` and one objective.
 
     image_shape: (C, H, W) with C in {1, 3}, square H = W in [16, 256] (28, 32, 64 and 128 are the tested sizes).
-    objective: 'ae' (no regulariser), 'vae', 'beta-vae' (beta * KL), 'beta-tcvae' (alpha * MI + beta * TC + gamma * DWKL).
+    objective: a name in models.objectives.OBJECTIVES ('ae', 'vae', 'beta-vae', 'beta-tcvae', ...).
+    arch: a name in models.nets.ARCHS ('plain', 'resnet'); None picks by image side (nets.default_arch).
     likelihood: 'bernoulli' or 'gaussian'; None picks from the channels (see default_likelihood).
     sigma: Gaussian std; None learns one scalar log-sigma. binarize: dynamic binarisation of Bernoulli targets in training.
-    width: channels of the first conv stage (doubling per stage, capped at 8x). hidden: fully connected width.
-    The defaults (width 16, hidden 256) are the fastest to a given MNIST test ELBO on 2 CPU cores that we
-    measured (benchmarks/time_to_quality.py): small conv channels are what CPUs run slowest per FLOP.
+    width: channels of the first stage (None: the family's default for the image side). hidden: dense head width.
+    attention: self-attention at the lowest resolution ('resnet' only).
+    ssim_weight, ffl_weight: detail-keeping terms added to the training loss (models.detail), 0 = off.
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
@@ -59,8 +63,12 @@ class ModelConfig:
     likelihood: str | None = None
     sigma: float | None = None
     binarize: bool = False
-    width: int = 16
+    width: int | None = None
     hidden: int = 256
+    arch: str | None = None
+    attention: bool = False
+    ssim_weight: float = 0.0
+    ffl_weight: float = 0.0
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -76,11 +84,19 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.latent_dim must be in 1..1024, got {self.latent_dim}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"ModelConfig.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.arch is None:
+            object.__setattr__(self, "arch", default_arch(shape[1]))
+        if self.arch not in ARCHS:
+            raise ValueError(f"ModelConfig.arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.width is None:
+            object.__setattr__(self, "width", ARCHS[self.arch].default_width(shape))
+        if self.attention and self.arch != "resnet":
+            raise ValueError(f"ModelConfig.attention needs arch 'resnet', got {self.arch!r}")
         if self.likelihood is None:
             object.__setattr__(self, "likelihood", default_likelihood(shape[0]))
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"ModelConfig.likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
-        for name in ("beta", "alpha", "gamma"):
+        for name in ("beta", "alpha", "gamma", "ssim_weight", "ffl_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ModelConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.sigma is not None and self.sigma <= 0:
@@ -95,22 +111,28 @@ class ModelConfig:
         if not isinstance(self.image_shape, (tuple, list)) or not all(_is_int(s) for s in self.image_shape):
             raise ValueError(f"ModelConfig.image_shape must be three integers, got {self.image_shape!r}")
         for name in ("latent_dim", "width", "hidden"):
-            if not _is_int(getattr(self, name)):
+            if not _is_int(getattr(self, name)) and not (name == "width" and self.width is None):
                 raise ValueError(f"ModelConfig.{name} must be an integer, got {getattr(self, name)!r}")
-        for name in ("beta", "alpha", "gamma", "sigma"):
+        for name in ("beta", "alpha", "gamma", "sigma", "ssim_weight", "ffl_weight"):
             value = getattr(self, name)
             if not (value is None and name == "sigma") and not _is_finite(value):
                 raise ValueError(f"ModelConfig.{name} must be a finite number, got {value!r}")
-        for name in ("objective", "likelihood"):
+        for name in ("objective", "likelihood", "arch"):
             value = getattr(self, name)
-            if not isinstance(value, str) and not (value is None and name == "likelihood"):
+            if not isinstance(value, str) and not (value is None and name in ("likelihood", "arch")):
                 raise ValueError(f"ModelConfig.{name} must be a string, got {value!r}")
-        if not isinstance(self.binarize, bool):
-            raise ValueError(f"ModelConfig.binarize must be true or false, got {self.binarize!r}")
+        for name in ("binarize", "attention"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"ModelConfig.{name} must be true or false, got {getattr(self, name)!r}")
 
     @property
     def is_variational(self) -> bool:
-        return self.objective != "ae"
+        return OBJECTIVES[self.objective].variational
+
+    @property
+    def detail_weights(self) -> dict[str, float]:
+        """The detail terms' weights by name (models.detail.DETAIL_TERMS)."""
+        return {name: getattr(self, f"{name}_weight") for name in DETAIL_TERMS}
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -125,4 +147,5 @@ class ModelConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"model config has unknown fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{**d, "image_shape": tuple(d.get("image_shape", (1, 28, 28)))})
+        # Runs written before there was a choice of family all used the plain one.
+        return cls(**{"arch": "plain", **d, "image_shape": tuple(d.get("image_shape", (1, 28, 28)))})

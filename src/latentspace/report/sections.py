@@ -182,9 +182,13 @@ def interpolation(src: Sources) -> Section:
     table = api.interpolation_table(src.run_dir, n_pairs=30, steps=8, device=src.device, progress=src.progress)
     means = {s.path: s for s in table.summaries}
     conf = {p: means[p].classifier_confidence for p in means}
+    prec = {p: means[p].manifold_precision for p in means}
     quote = (f"mean evaluator confidence over the middle frames of 30 random pairs: pixel {conf['pixel']:.3f}, "
              f"lerp {conf['lerp']:.3f}, slerp {conf['slerp']:.3f}" if not np.isnan(conf["pixel"]) else
              f"mean ELBO over the middle frames: pixel {means['pixel'].elbo:.1f}, slerp {means['slerp'].elbo:.1f} nats")
+    if not np.isnan(prec["pixel"]):
+        quote += (f"; share of those frames on the real images' manifold: pixel {prec['pixel']:.2f}, lerp "
+                  f"{prec['lerp']:.2f}, slerp {prec['slerp']:.2f}")
     figures = (
         png(f"{result.sources[0]} to {result.sources[1]}", f"Top row: a cross-fade in pixel space, a ghostly double "
             f"exposure. Lower rows: straight (lerp) and spherical (slerp) paths in latent space, decoded; {quote}.",
@@ -194,7 +198,11 @@ def interpolation(src: Sources) -> Section:
     )
     rows = tuple(table.rows())
     tab = Table(f"Realness of the middle frames (t in {table.middle[0]:g}..{table.middle[1]:g}) over "
-                f"{table.n_pairs} random test pairs, mean ± standard error", RealnessTable.HEADER, rows)
+                f"{table.n_pairs} random test pairs, mean ± standard error over pairs. Manifold precision: the share "
+                f"of frames inside the k = {table.manifold_k} nearest-neighbour balls of {table.n_reference} real "
+                "test images in the evaluator's features (Kynkaanniemi et al. 2019); high-frequency ratio: the "
+                "frames' share of spectral power above half the Nyquist frequency over the real images' "
+                f"({table.real_hf_share:.3f})", RealnessTable.HEADER, rows)
     lead = ("A generative model makes more natural images in latent space: between two images, the path through "
             "latent space passes through plausible images, the pixel cross-fade does not.")
     return Section("interpolation", "6. Interpolation: pixel space against latent space", lead, figures, (tab,))
