@@ -105,10 +105,11 @@ class Autoencoder(nn.Module):
         kl = self.prior.kl(out.posterior).mean()
         reg, terms = self.objective.regulariser(out, kl, dataset_size or x.shape[0])
         loss = recon + kl_weight * reg
-        details = detail_loss(self.config.detail_weights, torch.sigmoid(out.params), x)
-        for name, value in details.items():
-            loss = loss + value
-            terms = {**terms, f"detail_{name}": value}
+        weights = {name: w for name, w in self.config.detail_weights.items() if w > 0}
+        if weights:  # off by default: the training step's hot path pays nothing for them
+            details = detail_loss(weights, torch.sigmoid(out.params), x)
+            loss = loss + sum(details.values())
+            terms = {**terms, **{f"detail_{name}": value for name, value in details.items()}}
         return LossOutput(loss=loss, recon_nll=recon, kl=kl, elbo=-(recon + kl), terms=terms)
 
     def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
