@@ -29,8 +29,9 @@ import numpy as np
 
 from latentspace import api
 from latentspace.api.common import cached_codes, open_model, run_evaluator
-from latentspace.api.evaluate import EvaluateOptions, generation_samplers
+from latentspace.api.evaluate import EvaluateOptions
 from latentspace.api.measures import evaluator_accuracy, generation
+from latentspace.api.priors import sampler_for
 from latentspace.data import load
 from latentspace.latent.codes import decode_latents
 from latentspace.metrics.sharpness import hf_ratio
@@ -97,8 +98,8 @@ def measure(run_dir: Path, pairs: int, samples: int) -> dict[str, float | str]:
     for p in table.summaries:
         row[f"conf_{p.path}"], row[f"prec_{p.path}"] = p.classifier_confidence, p.manifold_precision
     opts = EvaluateOptions(samples=samples, diffusion_steps=2000)
-    diffusion = [s for s in generation_samplers(run, model, opts) if s[0] == "latent diffusion"]
-    gen = generation(model, train_set, test, evaluator, diffusion, samples, 0)
+    diffusion = sampler_for(run, model, "diffusion", seed=opts.seed, diffusion=opts.diffusion(model.config.latent_dim))
+    gen = generation(model, train_set, test, evaluator, [("latent diffusion", diffusion)], samples, 0)
     row["fd"], row["fd_floor"] = gen.samplers[0].frechet, gen.floor.frechet
     return row
 
