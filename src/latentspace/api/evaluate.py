@@ -193,8 +193,13 @@ def generation_samplers(run: Run, model: Autoencoder, opts: EvaluateOptions,
                         progress: Progress = NULL_PROGRESS) -> list[tuple[str, Sampler]]:
     """(display name, sampler) of every prior kind, learned ones fitted (or read back) as these options say."""
     diffusion = opts.diffusion(model.config.latent_dim)
-    return [(SAMPLER_NAMES[k], sampler_for(run, model, k, seed=opts.seed, diffusion=diffusion, progress=progress))
-            for k in PRIOR_KINDS]
+    return [(sampler_name(model, k), sampler_for(run, model, k, seed=opts.seed, diffusion=diffusion,
+                                                progress=progress)) for k in PRIOR_KINDS]
+
+
+def sampler_name(model: Autoencoder, kind: str) -> str:
+    """The display name of a sampler kind; 'prior' names the model's own p(z)."""
+    return f"prior {model.prior.title}" if kind == "prior" else SAMPLER_NAMES[kind]
 
 
 def _measure(run, model, opts: EvaluateOptions, progress: Progress) -> Evaluation:
@@ -203,6 +208,9 @@ def _measure(run, model, opts: EvaluateOptions, progress: Progress) -> Evaluatio
     notes: list[str] = []
     recon = decode_latents(model, z_test)
     rec = measures.reconstruction(model, test, recon, opts.iw_k, opts.iw_n, opts.binarized, opts.seed, progress)
+    if not model.config.is_variational:
+        notes.append(f"no IW bound: a {model.config.objective} posterior is a point mass, with no density to weigh "
+                     "samples by (the ELBO's KL is 0 or, for a codebook, the constant log K per group)")
     comp = measures.compression(train, test, model.config.latent_dim, rec.mse, opts.seed)
     probes = measures.probes(train, test, z_train, z_test, opts.seed)
     table = axis_table(test, z_test)

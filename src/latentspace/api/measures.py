@@ -86,14 +86,15 @@ def reconstruction(
     device = model_device(model)
     generator = torch.Generator(device).manual_seed(seed)
     elbo = elbo_nats(model, test.images, generator=generator)
-    variational = model.config.objective != "ae"
+    variational = model.config.is_variational
     subset = test.images[_iw_subset(len(test), iw_n, seed)]
     batch = max(1, 20000 // iw_k)
     iw = None
     if variational:
         iw = importance_weighted_nll(model, subset, k=iw_k, batch_size=batch, generator=generator, progress=progress)
     if binarized and not variational:
-        raise ValueError("--binarized needs a variational model (its IW bound); this run's objective is 'ae'")
+        raise ValueError(f"--binarized needs a variational model (its IW bound); this run's objective is "
+                         f"{model.config.objective!r}, whose posterior has no density")
     bin_iw = None
     if binarized:
         bin_iw = importance_weighted_nll(model, binarize(subset, seed), k=iw_k, batch_size=batch,

@@ -19,8 +19,8 @@ import numpy as np
 
 from latentspace.api.common import Device, cached_codes, model_key, open_model
 from latentspace.latent.diffusion import DiffusionConfig, DiffusionPrior
-from latentspace.latent.samplers import Generator, GMMSampler, PriorSampler
-from latentspace.models import Autoencoder
+from latentspace.latent.samplers import Generator, GMMSampler, ModelPriorSampler, PriorSampler, Snapped
+from latentspace.models import Autoencoder, StandardNormal
 from latentspace.train.run import Run
 from latentspace.utils.files import read_json, read_safetensors, save_safetensors, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
@@ -110,14 +110,26 @@ def sampler_for(
     run: Run, model: Autoencoder, kind: str, seed: int = 0, components: int = 10,
     diffusion: DiffusionConfig | None = None, progress: Progress = NULL_PROGRESS,
 ) -> Sampler:
-    """A ready sampler of ``kind`` ('prior', 'gmm' or 'diffusion'), fitting a learned one on first use."""
+    """A ready sampler of ``kind`` ('prior', 'gmm' or 'diffusion'), fitting a learned one on first use. 'prior' is
+    the model's own p(z); a discrete model's (VQ-VAE) learned samplers are snapped onto its codebook."""
     if kind == "prior":
-        return PriorSampler(model.config.latent_dim)
+        return model_prior(model)
     if kind == "gmm":
-        return fitted_gmm(run, model, components, seed, progress)
-    if kind == "diffusion":
-        return fitted_diffusion(run, model, diffusion, progress)
-    raise ValueError(f"the sampler must be one of {', '.join(KINDS)}, got {kind!r}")
+        sampler = fitted_gmm(run, model, components, seed, progress)
+    elif kind == "diffusion":
+        sampler = fitted_diffusion(run, model, diffusion, progress)
+    else:
+        raise ValueError(f"the sampler must be one of {', '.join(KINDS)}, got {kind!r}")
+    snap = getattr(model.prior, "snap", None)
+    return sampler if snap is None else Snapped(sampler, snap)
+
+
+def model_prior(model: Autoencoder) -> Sampler:
+    """The model's own prior as a sampler: the numpy N(0, I) sampler when that is the prior (its draws are
+    what every earlier run drew), else the prior's own sample()."""
+    if type(model.prior) is StandardNormal:
+        return PriorSampler(model.config.latent_dim)
+    return ModelPriorSampler(model)
 
 
 def prior(

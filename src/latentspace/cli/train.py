@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from latentspace.cli import family_options as fam
 from latentspace.cli.console import RichProgress, console
 from latentspace.data import ImageSet, available, load
 from latentspace.metrics.compression import Baseline, against_pca
@@ -34,7 +35,8 @@ out = Console()  # results on stdout; the progress bar is on stderr
 # CLI option -> (config, field). None means "not given": the dataclass default (or the run's value) applies.
 MODEL_OPTIONS = {"latent_dim": "latent_dim", "beta": "beta", "alpha": "alpha", "gamma": "gamma",
                  "likelihood": "likelihood", "width": "width", "hidden": "hidden", "binarize": "binarize",
-                 "arch": "arch", "attention": "attention", "ssim": "ssim_weight", "ffl": "ffl_weight"}
+                 "arch": "arch", "attention": "attention", "ssim": "ssim_weight", "ffl": "ffl_weight",
+                 **fam.OPTIONS}
 TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed", "hflip": "hflip",
                  "early_stop": "early_stop", "minutes": "minutes", "precision": "precision"}
 DATA_OPTIONS = {"data": "name", "size": "size", "channels": "channels", "data_dir": "data_dir", "n": "n",
@@ -61,7 +63,8 @@ FflOpt = _opt(float, "--ffl", "Weight of a focal frequency loss term added to th
 LatentOpt = _opt(int, "--latent-dim", f"Size of the latent code (default {ModelConfig.latent_dim}).")
 EpochsOpt = _opt(int, "--epochs", f"Passes over the train split (default {TrainConfig.epochs}, or more for small "
                  f"data: at least {MIN_STEPS:,} optimiser steps).")
-BetaOpt = _opt(float, "--beta", f"beta-vae / beta-tcvae weight (default {ModelConfig.beta:g}).")
+BetaOpt = _opt(float, "--beta", f"beta-vae KL weight; beta-tcvae / factor-vae total-correlation weight (default "
+               f"{ModelConfig.beta:g}).")
 AlphaOpt = _opt(float, "--alpha", f"beta-tcvae mutual-information weight (default {ModelConfig.alpha:g}).")
 GammaOpt = _opt(float, "--gamma", f"beta-tcvae dimension-wise KL weight (default {ModelConfig.gamma:g}).")
 LikelihoodOpt = _opt(str, "--likelihood", "bernoulli or gaussian (default: bernoulli for near-binary grey images "
@@ -101,7 +104,10 @@ def train_command(
     channels: ChannelsOpt = None, data_dir: DataDirOpt = None, n: NOpt = None, hflip: HflipOpt = None,
     early_stop: EarlyStopOpt = None, minutes: MinutesOpt = None, width: WidthOpt = None, hidden: HiddenOpt = None,
     binarize: BinarizeOpt = None, precision: PrecisionOpt = None, arch: ArchOpt = None,
-    attention: AttentionOpt = None, ssim: SsimOpt = None, ffl: FflOpt = None,
+    attention: AttentionOpt = None, ssim: SsimOpt = None, ffl: FflOpt = None, k: fam.KOpt = None,
+    pseudo_inputs: fam.PseudoInputsOpt = None, mmd_weight: fam.MmdWeightOpt = None, dip_weight: fam.DipWeightOpt = None,
+    codebook: fam.CodebookOpt = None, code_dim: fam.CodeDimOpt = None, commitment: fam.CommitmentOpt = None,
+    layers: fam.LayersOpt = None, free_bits: fam.FreeBitsOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder and decoder.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
@@ -164,6 +170,7 @@ def _check_options(given: dict[str, Any]) -> None:
     """Refuse option values no run can use before anything is read or written."""
     if given.get("model") is not None and given["model"] not in OBJECTIVES:
         raise ValueError(f"--model {given['model']}: expected one of {', '.join(OBJECTIVES)}")
+    fam.check_family_options(given)
     if given.get("arch") is not None and given["arch"] not in ARCHS:
         raise ValueError(f"--arch {given['arch']}: expected one of {', '.join(ARCHS)}")
     for flag in ("beta", "alpha", "gamma", "lr", "ssim", "ffl"):
@@ -294,6 +301,9 @@ def _describe(mc: ModelConfig, tc: TrainConfig, train_set: ImageSet, test_set: I
               markup=False, highlight=False, soft_wrap=True)
 
 
+STANDARD = {"test_loss", "test_elbo", "test_recon_nll", "test_kl"}  # test_* keys every family logs
+
+
 def _final_table(final: dict[str, Any] | None, wall_s: float, epochs: int, baseline: Baseline | None) -> Table:
     table = Table(title=f"after {epochs} epochs")
     table.add_column("measure")
@@ -302,6 +312,8 @@ def _final_table(final: dict[str, Any] | None, wall_s: float, epochs: int, basel
         table.add_row("test ELBO (nats/image, higher is better)", f"{final['test_elbo']:.2f}")
         table.add_row("  reconstruction NLL", f"{final['test_recon_nll']:.2f}")
         table.add_row("  KL", f"{final['test_kl']:.2f}")
+        for key in sorted(k for k in final if k.startswith("test_") and k not in STANDARD):
+            table.add_row(f"  {key.removeprefix('test_').replace('_', ' ')} (the family's own term)", f"{final[key]:.3g}")
         table.add_row("train images/s (last epoch)", f"{final['images_per_s']:,.0f}")
     if baseline is not None:
         table.add_row(f"test MSE per pixel ({baseline.n_test:,} images): model", f"{baseline.model_mse:.5f}")

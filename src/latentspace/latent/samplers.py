@@ -52,6 +52,40 @@ class PriorSampler:
         return -0.5 * (z**2).sum(1) - 0.5 * self.latent_dim * np.log(2 * np.pi)
 
 
+def torch_seed(generator: Generator) -> int:
+    """A seed for a fresh torch generator, drawn from a numpy or torch generator (so one seed still fixes all)."""
+    return int(uniform(1, generator)[0] * 2**62)
+
+
+class ModelPriorSampler:
+    """Draws from a model's own prior (p(z) of models.priors: the VampPrior's mixture, the hierarchy's top-down
+    chain, the codebook), through the caller's generator."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.latent_dim = int(model.config.latent_dim)
+
+    def sample(self, n: int, generator: Generator) -> np.ndarray:
+        """(n, D) float32."""
+        device = next(self.model.parameters()).device
+        gen = torch.Generator(device=device).manual_seed(torch_seed(generator))
+        with torch.inference_mode():
+            return self.model.prior.sample(int(n), gen, device).float().cpu().numpy()
+
+
+class Snapped:
+    """Another sampler's codes moved onto a discrete model's codebook (``snap``: VQ-VAE's nearest entries)."""
+
+    def __init__(self, sampler, snap) -> None:
+        self.sampler, self.snap = sampler, snap
+        self.latent_dim = sampler.latent_dim
+
+    def sample(self, n: int, generator: Generator) -> np.ndarray:
+        z = torch.from_numpy(np.ascontiguousarray(self.sampler.sample(n, generator), dtype=np.float32))
+        with torch.inference_mode():
+            return self.snap(z).cpu().numpy()
+
+
 def full_covariances(covariances: np.ndarray, covariance_type: str, k: int, d: int) -> np.ndarray:
     """sklearn's per-type covariance storage -> (K, D, D)."""
     c = np.asarray(covariances, dtype=np.float64)

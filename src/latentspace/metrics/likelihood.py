@@ -22,7 +22,6 @@ import torch
 
 from latentspace.data.transforms import to_float
 from latentspace.latent.codes import check_images, evaluating, model_device
-from latentspace.models.posterior import DiagonalGaussian, log_normal
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 DECODE_ROWS = 8192  # images decoded at once when k posterior samples of a batch are scored together
@@ -58,13 +57,15 @@ def elbo_terms(
     model: torch.nn.Module, x: torch.Tensor, n_samples: int = 1, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(recon_nll, kl), each (B,) nats, for x (B, C, H, W) float in [0, 1]: the reconstruction NLL averaged over
-    ``n_samples`` posterior samples (drawn with ``generator``) and the analytic KL. Call under no_grad."""
+    ``n_samples`` posterior samples (drawn with ``generator``) and the KL to the model's prior (analytic where
+    it has a closed form, else the Monte Carlo estimate over the same samples). Call under no_grad."""
     posterior = model.encode(x)
     z = torch.stack([posterior.sample(generator) for _ in range(n_samples)])  # (S, B, D)
     params = model.decode_params(z.flatten(0, 1))
     target = x.expand(n_samples, *x.shape).flatten(0, 1)
     recon = model.recon_nll(params, target).view(n_samples, -1).mean(0)
-    return recon, posterior.kl()
+    kl = torch.stack([model.prior.kl(posterior, zs) for zs in z]).mean(0)
+    return recon, kl
 
 
 def per_image_elbo(
@@ -115,15 +116,17 @@ def log_importance_weights(
 ) -> torch.Tensor:
     """log p(x|z_i) + log p(z_i) - log q(z_i|x) for k samples z_i ~ q(z|x): x (B, C, H, W) in [0, 1] -> (k, B).
 
-    Decodes at most DECODE_ROWS images at once. ValueError for a model without a posterior density ('ae')."""
+    p(z) is the model's own prior (N(0, I), the VampPrior's mixture, the hierarchy's top-down chain). Decodes at
+    most DECODE_ROWS images at once. ValueError for a model without a posterior density ('ae', 'wae-mmd',
+    'vq-vae')."""
     posterior = model.encode(x)
-    if not isinstance(posterior, DiagonalGaussian):
+    if not posterior.has_density:
         raise ValueError(
             "importance-weighted likelihood needs a posterior density q(z|x); this model's posterior is a "
-            f"{type(posterior).__name__} (objective 'ae'), use a variational model or elbo_nats"
+            f"{type(posterior).__name__} (objective {model.config.objective!r}), use a variational model or elbo_nats"
         )
     z = torch.stack([posterior.sample(generator) for _ in range(k)])  # (k, B, D)
-    log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)
+    log_pz = model.prior.log_prob(z)
     log_qz = posterior.log_prob(z)
     per_pass = max(1, DECODE_ROWS // x.shape[0])
     recon = torch.cat([

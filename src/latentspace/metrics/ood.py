@@ -47,7 +47,6 @@ from latentspace.latent.codes import check_images, evaluating, model_device
 from latentspace.latent.samplers import GMMSampler
 from latentspace.metrics.framing import FramingModel
 from latentspace.metrics.likelihood import log_importance_weights
-from latentspace.models.posterior import DiagonalGaussian
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 SCORES = ("nll", "complexity", "code_density", "recon", "framing")  # one per image
@@ -180,7 +179,7 @@ def _pass(
                 rows = slice(i, i + len(x))
                 z[rows] = posterior.mean.float().cpu().numpy()
                 recon[rows] = ((model.decode(posterior.mean) - x) ** 2).flatten(1).mean(1).double().cpu().numpy()
-                if isinstance(posterior, DiagonalGaussian):
+                if posterior.has_density:
                     log_w = log_importance_weights(model, x, k, generator).double()
                     nll[rows] = (math.log(k) - torch.logsumexp(log_w, dim=0)).cpu().numpy()
                     elbo[rows] = log_w.mean(0).cpu().numpy()

@@ -1,7 +1,8 @@
 """Autoencoder: an encoder/decoder family (models.nets), a posterior, a prior and one objective (models.objectives).
 
-The model owns what every family shares (encode, decode, the likelihood, the ELBO); the objective owns only the
-regulariser that sets its family apart, and optional detail terms (models.detail) join the loss, never the ELBO.
+The model owns what every family shares (encode, decode, the likelihood, the ELBO); the objective owns what sets
+its family apart (how the head becomes a posterior, the prior, the training loss), and optional detail terms
+(models.detail) join the loss, never the ELBO.
 """
 from __future__ import annotations
 
@@ -15,37 +16,33 @@ from latentspace.models.detail import detail_loss
 from latentspace.models.likelihoods import bernoulli_nll, gaussian_nll
 from latentspace.models.nets import ARCHS
 from latentspace.models.objectives import OBJECTIVES
+from latentspace.models.objectives.base import ForwardOutput
 from latentspace.models.posterior import DiagonalGaussian, PointMass
-from latentspace.models.priors import StandardNormal
-
-
-@dataclass(frozen=True)
-class ForwardOutput:
-    posterior: DiagonalGaussian | PointMass
-    z: torch.Tensor  # (B, D), the code the decoder saw
-    params: torch.Tensor  # (B, C, H, W) likelihood parameters (logits or pre-sigmoid means)
 
 
 @dataclass(frozen=True)
 class LossOutput:
-    """Batch means, nats per image. ``loss`` is minimised; ``elbo`` is always the plain ELBO (higher is better)."""
+    """Batch means, nats per image. ``loss`` is minimised; ``elbo`` is always the plain ELBO (higher is better).
+    aux: the loss of a family's adversary (FactorVAE's discriminator), minimised in the same backward pass
+    (its gradient reaches the adversary alone), or None."""
 
     loss: torch.Tensor
     recon_nll: torch.Tensor
     kl: torch.Tensor
     elbo: torch.Tensor
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    aux: torch.Tensor | None = None
 
 
 class Autoencoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        d, arch = config.latent_dim, ARCHS[config.arch]
-        self.encoder = arch.encoder(config, 2 * d if config.is_variational else d)
+        arch, objective = ARCHS[config.arch], OBJECTIVES[config.objective](config)
+        self.encoder = arch.encoder(config, objective.encoder_outputs())
         self.decoder = arch.decoder(config)
-        self.prior = StandardNormal(d)
-        self.objective = OBJECTIVES[config.objective](config)
+        self.prior = objective.make_prior(self.encode)
+        self.objective = objective
         learn_sigma = config.likelihood == "gaussian" and config.sigma is None
         self.log_sigma = nn.Parameter(torch.tensor(-1.0)) if learn_sigma else None
 
@@ -53,11 +50,8 @@ class Autoencoder(nn.Module):
     def encode(self, x: torch.Tensor) -> DiagonalGaussian | PointMass:
         """x: (B, C, H, W) float in [0, 1] -> posterior over z (B, D)."""
         self._check_images(x)
-        h = self.encoder(x).float()  # under autocast the head gives bf16: the KL and noise want fp32
-        if not self.config.is_variational:
-            return PointMass(h)
-        mean, logvar = h.chunk(2, dim=1)
-        return DiagonalGaussian(mean, logvar)
+        # Under autocast the head gives bf16: the KL and noise want fp32.
+        return self.objective.posterior(self.encoder(x).float())
 
     def decode_params(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, D) -> likelihood parameters (B, C, H, W): Bernoulli logits or pre-sigmoid Gaussian means."""
@@ -100,22 +94,20 @@ class Autoencoder(nn.Module):
         dataset_size: int | None = None,
     ) -> LossOutput:
         """The training objective on a batch x (B, C, H, W) in [0, 1]; kl_weight scales the regulariser (warm-up)."""
-        out = self(x, generator)
-        recon = self.recon_nll(out.params, self.targets(x, generator)).mean()
-        kl = self.prior.kl(out.posterior).mean()
-        reg, terms = self.objective.regulariser(out, kl, dataset_size or x.shape[0])
-        loss = recon + kl_weight * reg
+        t = self.objective.loss_terms(self, x, self.targets(x, generator), generator, kl_weight,
+                                      dataset_size or x.shape[0])
+        out, loss, terms = t.out, t.loss, t.terms
         weights = {name: w for name, w in self.config.detail_weights.items() if w > 0}
         if weights:  # off by default: the training step's hot path pays nothing for them
             details = detail_loss(weights, torch.sigmoid(out.params), x)
             loss = loss + sum(details.values())
             terms = {**terms, **{f"detail_{name}": value for name, value in details.items()}}
-        return LossOutput(loss=loss, recon_nll=recon, kl=kl, elbo=-(recon + kl), terms=terms)
+        return LossOutput(loss=loss, recon_nll=t.recon, kl=t.kl, elbo=-(t.recon + t.kl), terms=terms, aux=t.aux)
 
     def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-image ELBO (B,), nats, one posterior sample; no binarisation (scores the given pixels)."""
         out = self(x, generator)
-        return -(self.recon_nll(out.params, x) + self.prior.kl(out.posterior))
+        return -(self.recon_nll(out.params, x) + self.prior.kl(out.posterior, out.z))
 
     def _check_images(self, x: torch.Tensor) -> None:
         expected = self.config.image_shape

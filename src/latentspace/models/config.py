@@ -32,6 +32,22 @@ def likelihood_for_pixels(images) -> str:
     return "bernoulli" if float(((sample <= 25) | (sample >= 230)).mean()) >= NEAR_BINARY else "gaussian"
 
 
+# The settings only some families read: field -> what it means (the CLI's --help names the families too).
+FAMILY_FIELDS = {
+    "k": "importance samples per image in the training bound",
+    "pseudo_inputs": "learned pseudo-inputs of the VampPrior mixture",
+    "mmd_weight": "weight of the MMD between the codes and N(0, I) (IMQ kernel)",
+    "dip_weight": "weight of the off-diagonal covariance penalty (the diagonal one is 10x for DIP-I, 1x for II)",
+    "codebook": "codes in the shared codebook",
+    "code_dim": "axes per quantised group (latent_dim must be a multiple)",
+    "commitment": "weight pulling the encoder's output towards its code (per axis, nats per image)",
+    "layers": "stochastic layers of the hierarchy (latent_dim is split across them)",
+    "free_bits": "nats per layer below which the KL is not penalised (0 = off)",
+}
+FAMILY_INTS = ("k", "pseudo_inputs", "codebook", "code_dim", "layers")
+FAMILY_FLOATS = ("mmd_weight", "dip_weight", "commitment", "free_bits")
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -52,6 +68,8 @@ class ModelConfig:
     width: channels of the first stage (None: the family's default for the image side). hidden: dense head width.
     attention: self-attention at the lowest resolution ('resnet' only).
     ssim_weight, ffl_weight: detail-keeping terms added to the training loss (models.detail), 0 = off.
+    Family settings (each read by the families whose ``options`` name it; FAMILY_FIELDS says what they mean):
+    k, pseudo_inputs, mmd_weight, dip_weight, codebook, code_dim, commitment, layers, free_bits.
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
@@ -69,6 +87,15 @@ class ModelConfig:
     attention: bool = False
     ssim_weight: float = 0.0
     ffl_weight: float = 0.0
+    k: int = 5
+    pseudo_inputs: int = 50
+    mmd_weight: float = 100.0
+    dip_weight: float = 10.0
+    codebook: int = 512
+    code_dim: int = 4
+    commitment: float = 0.25
+    layers: int = 2
+    free_bits: float = 0.0
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -96,7 +123,10 @@ class ModelConfig:
             object.__setattr__(self, "likelihood", default_likelihood(shape[0]))
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"ModelConfig.likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
-        for name in ("beta", "alpha", "gamma", "ssim_weight", "ffl_weight"):
+        for name in FAMILY_INTS:
+            if getattr(self, name) < 1:
+                raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("beta", "alpha", "gamma", "ssim_weight", "ffl_weight", *FAMILY_FLOATS):
             if getattr(self, name) < 0:
                 raise ValueError(f"ModelConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.sigma is not None and self.sigma <= 0:
@@ -105,15 +135,16 @@ class ModelConfig:
             raise ValueError("ModelConfig.binarize needs likelihood 'bernoulli'")
         if self.width < 1 or self.hidden < 0:
             raise ValueError(f"ModelConfig.width must be >= 1 and hidden >= 0, got {self.width}, {self.hidden}")
+        OBJECTIVES[self.objective].check(self)
 
     def _check_types(self) -> None:
         """JSON gives 16.0 for 16 and null for anything: catch those here, not deep inside torch."""
         if not isinstance(self.image_shape, (tuple, list)) or not all(_is_int(s) for s in self.image_shape):
             raise ValueError(f"ModelConfig.image_shape must be three integers, got {self.image_shape!r}")
-        for name in ("latent_dim", "width", "hidden"):
+        for name in ("latent_dim", "width", "hidden", *FAMILY_INTS):
             if not _is_int(getattr(self, name)) and not (name == "width" and self.width is None):
                 raise ValueError(f"ModelConfig.{name} must be an integer, got {getattr(self, name)!r}")
-        for name in ("beta", "alpha", "gamma", "sigma", "ssim_weight", "ffl_weight"):
+        for name in ("beta", "alpha", "gamma", "sigma", "ssim_weight", "ffl_weight", *FAMILY_FLOATS):
             value = getattr(self, name)
             if not (value is None and name == "sigma") and not _is_finite(value):
                 raise ValueError(f"ModelConfig.{name} must be a finite number, got {value!r}")

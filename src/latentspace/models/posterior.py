@@ -21,6 +21,8 @@ def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class DiagonalGaussian:
     """q(z|x) = N(mean, diag(std^2)); mean, logvar: (B, D)."""
 
+    has_density = True  # log_prob exists: the KL and the IW bound apply
+
     def __init__(self, mean: torch.Tensor, logvar: torch.Tensor) -> None:
         self.mean = mean
         # Clamped so that exp() can neither overflow nor give a zero std that breaks log_prob.
@@ -48,6 +50,8 @@ class DiagonalGaussian:
 class PointMass:
     """The deterministic autoencoder's 'posterior': all mass at ``mean``; no noise, no KL."""
 
+    has_density = False
+
     def __init__(self, mean: torch.Tensor) -> None:
         self.mean = mean
 
@@ -69,7 +73,7 @@ class PointMass:
         return torch.zeros(self.mean.shape[0], device=self.mean.device, dtype=self.mean.dtype)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        raise ValueError("an 'ae' model's posterior is a point mass and has no density; use a 'vae' objective")
+        raise ValueError("this model's posterior is a point mass and has no density; use a variational objective")
 
 
 Posterior = DiagonalGaussian | PointMass

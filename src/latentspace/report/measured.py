@@ -32,7 +32,8 @@ def generation(src: Sources) -> Section:
         quote = "" if s is None else (f" Frechet distance {s.frechet:.2f} (floor {gen.floor.frechet:.2f}), precision "
                                       f"{s.precision:.2f}, recall {s.recall:.2f} over {gen.n:,} samples, drawn and "
                                       f"decoded in {s.seconds:.2f} s.")
-        figures.append(png(f"samples: {name}", f"Decoded {WHAT[name]}.{quote}", tiles(images, ncols=8)))
+        what = WHAT.get(name, f"codes drawn from the model's own prior, the {name.removeprefix('prior ')}")
+        figures.append(png(f"samples: {name}", f"Decoded {what}.{quote}", tiles(images, ncols=8)))
     lead = ("Decoding random codes generates new images. A generative model trained on the latent codes (a mixture, "
             "or latent diffusion) samples where the data actually lies, and so makes more natural images than "
             "the prior alone.")

@@ -56,7 +56,8 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     with _autocast(x.device, amp_dtype):
         out = model.loss(x, generator=generator, kl_weight=kl_weight, dataset_size=dataset_size)
-    (out.loss * loss_scale if loss_scale != 1.0 else out.loss).backward()
+    total = out.loss if out.aux is None else out.loss + out.aux  # an adversary's loss: its own gradient only
+    (total * loss_scale if loss_scale != 1.0 else total).backward()
     params = [p for p in model.parameters() if p.grad is not None]
     if grad_clip > 0:
         norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)

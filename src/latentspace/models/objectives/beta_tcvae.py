@@ -49,7 +49,7 @@ class BetaTCVAE(Objective):
     help = "alpha * MI + beta * total correlation + gamma * dimension-wise KL (--alpha, --beta, --gamma)"
     options = ("alpha", "beta", "gamma")
 
-    def regulariser(self, out, kl: torch.Tensor, dataset_size: int):
+    def regulariser(self, out, kl: torch.Tensor, dataset_size: int, generator=None):
         c, post = self.config, out.posterior
         tc = tc_decomposition(out.z, post.mean, post.logvar, dataset_size)
         terms = {"mi": tc.mi, "tc": tc.tc, "dwkl": tc.dwkl, "kl_estimate": kl_estimate(out.z, post.mean, post.logvar)}

@@ -12,5 +12,5 @@ class BetaVAE(Objective):
     help = "beta * KL (--beta): above 1 for axes that follow the factors, below 1 for sharper reconstructions"
     options = ("beta",)
 
-    def regulariser(self, out, kl: torch.Tensor, dataset_size: int):
+    def regulariser(self, out, kl: torch.Tensor, dataset_size: int, generator=None):
         return self.config.beta * kl, {}
