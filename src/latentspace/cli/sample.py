@@ -27,8 +27,9 @@ def sample_command(
     out_path: Annotated[Path, typer.Option("--out", help="A grid image (.png, .jpg, .webp) or .npz: uint8 "
                                            "'images' (N, C, H, W) and their codes 'z' (N, D).")] = Path("samples.png"),
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (and of fitting a learned prior).")] = 0,
-    sampler: Annotated[str, typer.Option("--sampler", help="Where codes come from: prior (N(0, I)), gmm (a "
-                                         "mixture fitted to the encoded train split) or diffusion (a latent "
+    sampler: Annotated[str, typer.Option("--sampler", help="Where codes come from: prior (the family's own p(z): "
+                                         "N(0, I), the VampPrior, the hierarchy or the codebook), gmm (a mixture "
+                                         "fitted to the encoded train split) or diffusion (a latent "
                                          "diffusion model; fitted on first use, then stored in the run).")] = "prior",
     components: Annotated[int, typer.Option("--components", help="Mixture components of --sampler gmm.")] = 10,
     steps: Annotated[int | None, typer.Option("--steps", help="DDIM steps of --sampler diffusion "
