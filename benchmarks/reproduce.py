@@ -42,14 +42,16 @@ class Entry:
 
 
 ENTRIES = {
-    "iwae": Entry("IWAE, k=50, one stochastic layer (50 units)", "mnist",
-                  ("--model", "iwae", "--k", "50", "--latent-dim", "50", "--binarize"), 30, "binarized_nll",
+    # The papers' MLPs train for thousands of epochs; here the default conv net, and settings that fit the budget
+    # (IWAE k=5 not 50: each sample is a decoder pass; K=100 pseudo-inputs not 500: each is an encoder pass).
+    "iwae": Entry("IWAE k=5 (paper k=50), one layer, 32 units", "mnist",
+                  ("--model", "iwae", "--k", "5", "--latent-dim", "32", "--binarize"), 30, "binarized_nll",
                   84.78, "Burda et al. 2016, Table 1", 84.8),
-    "vamp": Entry("VampPrior, K=500 pseudo-inputs (40 units)", "mnist",
-                  ("--model", "vamp", "--pseudo-inputs", "500", "--latent-dim", "40", "--binarize"), 30,
+    "vamp": Entry("VampPrior K=100 (paper 500), 32 units", "mnist",
+                  ("--model", "vamp", "--pseudo-inputs", "100", "--latent-dim", "32", "--binarize"), 30,
                   "binarized_nll", 85.57, "Tomczak & Welling 2018, Table 2", 85.6),
-    "hvae": Entry("two stochastic layers (50 + 50 units)", "mnist",
-                  ("--model", "hvae", "--layers", "2", "--latent-dim", "100", "--binarize"), 60, "binarized_nll",
+    "hvae": Entry("two stochastic layers, 32 + 32 units", "mnist",
+                  ("--model", "hvae", "--layers", "2", "--latent-dim", "64", "--binarize"), 60, "binarized_nll",
                   82.90, "Burda et al. 2016, IWAE two layers", 82.9),
     "beta-tcvae": Entry("beta-TCVAE, beta 6, 10 units, shapes", "shapes",
                         ("--model", "beta-tcvae", "--beta", "6", "--latent-dim", "10"), 15, "mig", None,

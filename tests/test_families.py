@@ -14,7 +14,7 @@ from latentspace.models.objectives.hvae import HierarchicalPosterior, Hierarchic
 from latentspace.models.objectives.iwae import iw_bound, log_weights
 from latentspace.models.objectives.mmd import SCALES, mmd
 from latentspace.models.objectives.vamp import VampPrior
-from latentspace.models.objectives.vq_vae import DEAD_BELOW, Codebook
+from latentspace.models.objectives.vq_vae import Codebook
 from latentspace.models.priors import mixture_log_prob
 from latentspace.train import TrainConfig, fit
 from latentspace.data import ImageSet, to_float
@@ -164,14 +164,17 @@ def test_codebook_moves_to_the_mean_of_its_assignments_and_restarts_dead_entries
     for _ in range(400):
         q = book.quantise(data)
         book.update(data, q.indices, g)
-    assert_close(book.embed[0], data[:32].mean(0), atol=0.05, rtol=0)  # the EMA found its cluster's mean
-    assert_close(book.embed[1], data[32:].mean(0), atol=0.05, rtol=0)
     # Entries 2 and 3 were never nearest: restarted among the data, where they take assignments again.
     assert float(torch.cdist(book.embed[2:], data).min(1).values.max()) < 0.5
-    assert float(book.in_use()) == 1.0 and float(book.usage.min()) >= DEAD_BELOW
+    assert float(book.in_use()) == 1.0
+    # The EMA's fixed point: every entry sits at the mean of the vectors assigned to it.
+    idx = book.quantise(data).indices.reshape(-1)
+    assert len(torch.unique(idx)) == 4
+    for j in range(4):
+        assert_close(book.embed[j], data[idx == j].mean(0), atol=0.05, rtol=0)
     book.embed[2], book.embed_sum[2], book.usage[2] = 1000.0, 0.0, 0.0  # far away and out of use: the next
     book.update(data, book.quantise(data).indices, g)  # update puts it exactly on one of the batch's vectors
-    assert float(torch.cdist(book.embed[2:3], data).min()) < 1e-6 and float(book.usage[2]) == 1.0
+    assert float(torch.cdist(book.embed[2:3], data).min()) < 1e-6 and float(book.usage[2]) > 0
 
 
 def test_vq_vae_reports_codebook_use_and_quantises_codes(mnist_test):

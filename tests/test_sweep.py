@@ -118,3 +118,30 @@ def test_unknown_backend_is_one_line(tmp_path):
     result = runner.invoke(app, [*_sweep_args(tmp_path / "x"), "--backend", "slurm"])
     assert result.exit_code != 0 and "--backend slurm: expected one of local, ray" in str(result.exception)
     assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+def test_sweep_ends_with_the_compare_table_mean_and_spread_over_seeds(reference, mnist_dir, tmp_path, monkeypatch):
+    from latentspace.metrics import evaluator as evaluator_module
+    from latentspace.metrics.evaluator import EvaluatorConfig, dataset_heads
+
+    real = evaluator_module.evaluator_for_run
+
+    def quick(run_dir, train_set, test_set=None, device="cpu", progress=None, config=None):
+        config = EvaluatorConfig(train_set.shape, dataset_heads(train_set), epochs=1, min_steps=0)
+        return real(run_dir, train_set, test_set, device, progress, config)
+
+    monkeypatch.setattr(evaluator_module, "evaluator_for_run", quick)
+    folder = tmp_path / "evaluated"
+    import shutil
+
+    shutil.copytree(reference, folder)
+    args = [a for a in _sweep_args(folder) if a != "--no-evaluate"]
+    result = runner.invoke(app, [*args, "--eval-k", "4", "--iw-images", "16", "--samples", "64",
+                                 "--diffusion-steps", "30"], env={"LATENTSPACE_DATA": str(mnist_dir.parent)})
+    assert result.exit_code == 0, result.output
+    assert "3 done, 0 to continue, 0 to start" in result.output
+    elbos = [json.loads((folder / f"model=vae,seed={s}" / "evaluation.json").read_text())["evaluation"]
+             ["reconstruction"]["elbo_nats"] for s in range(3)]
+    mean, sd = sweep.spread(elbos)
+    html = (folder / "compare.html").read_text()
+    assert "model=vae (3 seeds)" in html and f"{mean:.2f} ± {sd:.2f}" in html

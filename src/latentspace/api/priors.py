@@ -120,6 +120,11 @@ def sampler_for(
         sampler = fitted_diffusion(run, model, diffusion, progress)
     else:
         raise ValueError(f"the sampler must be one of {', '.join(KINDS)}, got {kind!r}")
+    return on_codebook(model, sampler)
+
+
+def on_codebook(model: Autoencoder, sampler: Sampler) -> Sampler:
+    """A learned sampler as the model can decode it: snapped onto a discrete model's codebook (VQ-VAE)."""
     snap = getattr(model.prior, "snap", None)
     return sampler if snap is None else Snapped(sampler, snap)
 

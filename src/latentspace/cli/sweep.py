@@ -42,6 +42,14 @@ def sweep_command(
                                                 "shared out over --jobs).")] = None,
     evaluate: Annotated[bool, typer.Option("--evaluate/--no-evaluate", help="Evaluate every run (cached in its "
                                            "folder) and end with the compare table.")] = True,
+    eval_k: Annotated[int | None, typer.Option("--eval-k", help="Importance samples of the IW bound in the "
+                                               "evaluation (default as evaluate).")] = None,
+    iw_images: Annotated[int | None, typer.Option("--iw-images", help="Test images in the IW bound.")] = None,
+    binarized: Annotated[bool | None, typer.Option("--binarized/--no-binarized", help="Also the IW bound on "
+                                                   "binarised test images.")] = None,
+    samples: Annotated[int | None, typer.Option("--samples", help="Images per sampler for FD.")] = None,
+    diffusion_steps: Annotated[int | None, typer.Option("--diffusion-steps", help="Latent diffusion training "
+                                                        "steps.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     backend: Annotated[str, typer.Option("--backend", help="local (child processes here, --jobs at a time) or ray "
                                          "(one Ray task per run; pip install 'latentspace[ray]').")] = "local",
@@ -56,7 +64,8 @@ def sweep_command(
     spec = {"--model": model, "--beta": beta, "--latent-dim": latent_dim, "--lr": lr, **_pairs(grid, "--grid", True)}
     swept = plan_api.parse_grid(spec)
     fixed_args = [a for flag, value in _pairs(fixed, "--train", False).items() for a in (flag, value)]
-    fixed_args = ["--data", data, "--device", device, *fixed_args]
+    # One data seed for every run: seeds vary the model, never which images it is trained and measured on.
+    fixed_args = ["--data", data, "--data-seed", "0", "--device", device, *fixed_args]
     plan_api.claim_folder(out_dir, swept, fixed_args, seeds)
     runs = plan_api.plan(swept, seeds)
     per_job = threads or max(1, (os.cpu_count() or 1) // jobs)
@@ -75,7 +84,12 @@ def sweep_command(
         raise ValueError(f"{len(failures)} of {len(todo)} runs failed: {failures[0]} (logs in {logs})")
     out.print(_status_table(out_dir, runs, before))
     if evaluate:
-        _compare(out_dir, runs, device)
+        from latentspace.cli import compare  # the compare verb renders the table and the page
+
+        options = compare.protocol(eval_k, iw_images, binarized, samples, diffusion_steps)
+        # mean ± sd over each combination's seeds
+        compare.compare_runs([out_dir / r.name for r in runs], out_dir / "compare.html", device,
+                             groups=[r.group for r in runs], options=options)
 
 
 def _pairs(items: list[str] | None, option: str, many: bool) -> dict[str, str]:
@@ -133,13 +147,6 @@ def _status_table(out_dir: Path, runs: list[plan_api.SweepRun], before: dict[str
     for r in runs:
         table.add_row(r.name, before[r.name], plan_api.status(out_dir / r.name))
     return table
-
-
-def _compare(out_dir: Path, runs: list[plan_api.SweepRun], device: str) -> None:
-    from latentspace.cli import compare  # the compare verb renders the table and the page
-
-    compare.compare_runs([out_dir / r.name for r in runs], out_dir / "compare.html", device,
-                         groups=[r.group for r in runs])
 
 
 def register(app: typer.Typer) -> None:

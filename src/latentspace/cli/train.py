@@ -40,7 +40,7 @@ MODEL_OPTIONS = {"latent_dim": "latent_dim", "beta": "beta", "alpha": "alpha", "
 TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed", "hflip": "hflip",
                  "early_stop": "early_stop", "minutes": "minutes", "precision": "precision"}
 DATA_OPTIONS = {"data": "name", "size": "size", "channels": "channels", "data_dir": "data_dir", "n": "n",
-                "seed": "seed"}
+                "data_seed": "seed"}
 
 
 def _opt(kind, flag: str, text: str):
@@ -90,6 +90,8 @@ SizeOpt = _opt(int, "--size", "Resize images to SIZE x SIZE.")
 ChannelsOpt = _opt(int, "--channels", "1 (grey) or 3 (RGB).")
 DataDirOpt = _opt(Path, "--data-dir", "Folder holding the dataset files.")
 NOpt = _opt(int, "--n", "Use at most N images of each split.")
+DataSeedOpt = _opt(int, "--data-seed", "Seed of the data alone (which N images, generated sets); default --seed. "
+                   "Runs that differ only in --seed see the same images with this fixed (as `sweep` does).")
 ThreadsOpt = _opt(int, "--threads", "CPU threads for torch.")
 PrecisionOpt = _opt(str, "--precision", "auto, fp32 or bf16: the precision of training's forward and backward "
                     "passes (weights and optimiser stay fp32). auto (default): bf16 where the device runs it "
@@ -101,7 +103,8 @@ def train_command(
     data: DataOpt = None, model: ModelOpt = None, latent_dim: LatentOpt = None, epochs: EpochsOpt = None,
     beta: BetaOpt = None, alpha: AlphaOpt = None, gamma: GammaOpt = None, likelihood: LikelihoodOpt = None,
     batch_size: BatchOpt = None, lr: LrOpt = None, seed: SeedOpt = None, size: SizeOpt = None,
-    channels: ChannelsOpt = None, data_dir: DataDirOpt = None, n: NOpt = None, hflip: HflipOpt = None,
+    channels: ChannelsOpt = None, data_dir: DataDirOpt = None, n: NOpt = None, data_seed: DataSeedOpt = None,
+    hflip: HflipOpt = None,
     early_stop: EarlyStopOpt = None, minutes: MinutesOpt = None, width: WidthOpt = None, hidden: HiddenOpt = None,
     binarize: BinarizeOpt = None, precision: PrecisionOpt = None, arch: ArchOpt = None,
     attention: AttentionOpt = None, ssim: SsimOpt = None, ffl: FflOpt = None, k: fam.KOpt = None,
@@ -256,7 +259,7 @@ def _data_info(given: dict[str, Any]) -> dict[str, Any]:
     data_dir = given.get("data_dir")
     return {"name": name, "size": given.get("size"), "channels": given.get("channels"),
             "data_dir": str(data_dir.expanduser().resolve()) if data_dir else None,
-            "seed": given.get("seed", TrainConfig.seed), "n": given.get("n")}
+            "seed": given.get("data_seed", given.get("seed", TrainConfig.seed)), "n": given.get("n")}
 
 
 def _load(info: dict[str, Any], split: str) -> ImageSet:
