@@ -75,10 +75,16 @@ def test_compare_reads_cached_evaluations_and_measures_the_missing_one_under_the
 
 def test_cli_prints_the_table_writes_the_page_and_answers_fast_when_cached(runs, tmp_path):
     ok("compare", runs / "vae", runs / "wae", "--out", tmp_path / "first.html", "--device", "cpu")
+    six = []
+    for i in range(3):  # six runs, each with its evaluation and pictures cached
+        for name in ("vae", "wae"):
+            six.append(tmp_path / f"{name}{i}")
+            shutil.copytree(runs / name, six[-1])
     start = time.perf_counter()
-    result = ok("compare", runs / "vae", runs / "wae", "--out", tmp_path / "page.html", "--device", "cpu")
+    ok("compare", *six, "--out", tmp_path / "six.html", "--device", "cpu")
     seconds = time.perf_counter() - start
-    assert seconds < 5.0, seconds  # every evaluation and picture cached
+    assert seconds < 5.0, seconds  # the target for six cached runs
+    result = ok("compare", runs / "vae", runs / "wae", "--out", tmp_path / "page.html", "--device", "cpu")
     assert "wae-mmd" in result.output and "IW NLL k=4" in result.output
     html = (tmp_path / "page.html").read_text()
     assert html.count("<img") == 2 + 1 + 2 and "rate against distortion" not in html  # plots are images
