@@ -52,6 +52,15 @@ def mnist_test(mnist_dir):
     return idx.load_idx("mnist", split="test", data_dir=mnist_dir)
 
 
+@pytest.fixture
+def quick_evaluator(monkeypatch):
+    """Every run's evaluator trains for one epoch (tests/quick.py), for modules that opt in."""
+    from quick import quick_evaluator as one_epoch
+
+    with one_epoch(monkeypatch):
+        yield
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models on a shared 2-core machine: a second torch thread only waits for the first. Modules opt in

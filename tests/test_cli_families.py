@@ -10,8 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from latentspace.cli.main import app
-from latentspace.metrics import evaluator as evaluator_module
-from latentspace.metrics.evaluator import EvaluatorConfig, dataset_heads
 from latentspace.models import OBJECTIVES, load_model
 
 with warnings.catch_warnings():
@@ -20,7 +18,7 @@ with warnings.catch_warnings():
 
 from latentspace.explorer import create_app
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "quick_evaluator")
 
 runner = CliRunner()
 BEFORE = ("ae", "vae", "beta-vae", "beta-tcvae")  # covered by the other CLI tests
@@ -32,17 +30,6 @@ def ok(*args):
     result = runner.invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, (result.output, result.exception)
     return result
-
-
-@pytest.fixture(autouse=True)
-def quick_evaluator(monkeypatch):
-    real = evaluator_module.evaluator_for_run
-
-    def quick(run_dir, train_set, test_set=None, device="cpu", progress=None, config=None):
-        config = EvaluatorConfig(train_set.shape, dataset_heads(train_set), epochs=1, min_steps=0)
-        return real(run_dir, train_set, test_set, device, progress, config)
-
-    monkeypatch.setattr(evaluator_module, "evaluator_for_run", quick)
 
 
 @pytest.mark.parametrize("family", [name for name in OBJECTIVES if name not in BEFORE])

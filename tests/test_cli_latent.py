@@ -13,12 +13,10 @@ from typer.testing import CliRunner
 from latentspace import api
 from latentspace.cli.main import app
 from latentspace.latent.directions import load_directions
-from latentspace.metrics import evaluator as evaluator_module
-from latentspace.metrics.evaluator import EvaluatorConfig, dataset_heads
 from latentspace.viz.figures import edit_strip, grid_figure, interpolation_figure
 from latentspace.viz.grid import image_grid
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "quick_evaluator")
 
 runner = CliRunner()
 
@@ -27,18 +25,6 @@ def ok(*args):
     result = runner.invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, (result.output, result.exception)
     return result
-
-
-@pytest.fixture(autouse=True)
-def quick_evaluator(monkeypatch):
-    """The CLI trains the evaluator with its defaults (500 steps); one pass over 2,000 images does here."""
-    real = evaluator_module.evaluator_for_run
-
-    def quick(run_dir, train_set, test_set=None, device="cpu", progress=None, config=None):
-        config = EvaluatorConfig(train_set.shape, dataset_heads(train_set), epochs=1, min_steps=0)
-        return real(run_dir, train_set, test_set, device, progress, config)
-
-    monkeypatch.setattr(evaluator_module, "evaluator_for_run", quick)
 
 
 @pytest.fixture(scope="module")

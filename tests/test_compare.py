@@ -9,13 +9,13 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from quick import quick_evaluator as one_epoch_evaluator
+
 from latentspace import api
 from latentspace.api.compare import compare, row_values
 from latentspace.cli.main import app
-from latentspace.metrics import evaluator as evaluator_module
-from latentspace.metrics.evaluator import EvaluatorConfig, dataset_heads
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "quick_evaluator")
 
 runner = CliRunner()
 CHEAP = ["--k", "4", "--iw-images", "16", "--samples", "64", "--diffusion-steps", "30"]
@@ -28,36 +28,17 @@ def ok(*args):
     return result
 
 
-@pytest.fixture(autouse=True)
-def quick_evaluator(monkeypatch):
-    real = evaluator_module.evaluator_for_run
-
-    def quick(run_dir, train_set, test_set=None, device="cpu", progress=None, config=None):
-        config = EvaluatorConfig(train_set.shape, dataset_heads(train_set), epochs=1, min_steps=0)
-        return real(run_dir, train_set, test_set, device, progress, config)
-
-    monkeypatch.setattr(evaluator_module, "evaluator_for_run", quick)
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, mnist_dir):
     """Two tiny MNIST runs of different families, the first evaluated, the second not yet."""
     root = tmp_path_factory.mktemp("compare")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(evaluator_module, "evaluator_for_run", _quick(evaluator_module.evaluator_for_run))
+    with pytest.MonkeyPatch.context() as mp, one_epoch_evaluator(mp):
         for name, family in (("vae", "vae"), ("wae", "wae-mmd")):
             ok("train", "--out", root / name, "--data", "mnist", "--data-dir", mnist_dir, "--n", 300, "--epochs", 2,
                "--batch-size", 50, "--model", family, "--latent-dim", 4, "--width", 4, "--hidden", 32,
                "--device", "cpu")
         ok("evaluate", root / "vae", *CHEAP, "--device", "cpu")
     return root
-
-
-def _quick(real):
-    def quick(run_dir, train_set, test_set=None, device="cpu", progress=None, config=None):
-        config = EvaluatorConfig(train_set.shape, dataset_heads(train_set), epochs=1, min_steps=0)
-        return real(run_dir, train_set, test_set, device, progress, config)
-    return quick
 
 
 def test_compare_reads_cached_evaluations_and_measures_the_missing_one_under_their_protocol(runs):
@@ -110,6 +91,11 @@ def test_runs_on_different_data_are_refused(runs, tmp_path):
     (other / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="n=500"):
         compare([runs / "vae", other])
+
+
+def test_a_run_given_twice_is_refused(runs):
+    with pytest.raises(ValueError, match="given twice"):
+        compare([runs / "vae", runs / "vae"])
 
 
 def test_a_folder_that_is_no_run_is_one_line(tmp_path):

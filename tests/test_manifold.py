@@ -99,3 +99,12 @@ def test_tsne_is_seeded_and_separates_clusters():
 def test_umap_without_the_package_says_how_to_get_it():
     with pytest.raises(ValueError, match="pip install umap-learn"):
         project_2d(np.zeros((10, 4)), "umap")
+
+
+def test_default_plane_skips_anchors_whose_codes_coincide():
+    from latentspace.api.maps import spanning
+
+    z = np.zeros((6, 4), np.float32)  # a discrete model: images 0-2 share one code
+    z[3, 0], z[4, 1], z[5, 2] = 1.0, 1.0, 1.0
+    assert spanning(z, (0, 1, 2)) == (0, 3, 4)  # keeps as much of the preferred triple as spans a plane
+    assert spanning(z, (0, 3, 4)) == (0, 3, 4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,20 +121,8 @@ def test_unknown_backend_is_one_line(tmp_path):
     assert not (tmp_path / "x").exists()  # refused before anything was written
 
 
-def test_sweep_ends_with_the_compare_table_mean_and_spread_over_seeds(reference, mnist_dir, tmp_path, monkeypatch):
-    from latentspace.metrics import evaluator as evaluator_module
-    from latentspace.metrics.evaluator import EvaluatorConfig, dataset_heads
-
-    real = evaluator_module.evaluator_for_run
-
-    def quick(run_dir, train_set, test_set=None, device="cpu", progress=None, config=None):
-        config = EvaluatorConfig(train_set.shape, dataset_heads(train_set), epochs=1, min_steps=0)
-        return real(run_dir, train_set, test_set, device, progress, config)
-
-    monkeypatch.setattr(evaluator_module, "evaluator_for_run", quick)
+def test_sweep_ends_with_the_compare_table_mean_and_spread_over_seeds(reference, mnist_dir, tmp_path, quick_evaluator):
     folder = tmp_path / "evaluated"
-    import shutil
-
     shutil.copytree(reference, folder)
     args = [a for a in _sweep_args(folder) if a != "--no-evaluate"]
     result = runner.invoke(app, [*args, "--eval-k", "4", "--iw-images", "16", "--samples", "64",

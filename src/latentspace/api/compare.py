@@ -51,11 +51,15 @@ class Comparison:
 
 def compare(run_dirs: list[str | Path], options: EvaluateOptions | None = None, device: Device = "cpu",
             progress: Progress = NULL_PROGRESS) -> Comparison:
-    """The comparison of ``run_dirs`` (at least one; names must differ). ``options``: the protocol to measure
+    """The comparison of ``run_dirs`` (at least one). ``options``: the protocol to measure
     under; None takes the one the cached evaluations share (the defaults when none is cached)."""
     paths = [Path(p) for p in run_dirs]
     if not paths:
         raise ValueError("compare needs at least one run folder")
+    seen = [p.resolve() for p in paths]
+    twice = next((p for p, r in zip(paths, seen) if seen.count(r) > 1), None)
+    if twice is not None:
+        raise ValueError(f"{twice}: given twice; each run once")
     runs = [open_run(p) for p in paths]  # a folder that is no run is refused here, by name
     _same_data(paths, [r.data_info for r in runs])
     cached = {p: cached_evaluation(p, None) for p in paths}
@@ -63,14 +67,13 @@ def compare(run_dirs: list[str | Path], options: EvaluateOptions | None = None, 
     rows = []
     for path, run in zip(paths, runs):
         ev = cached[path]
-        if ev is None or _resolved(ev.options) != _resolved_for(protocol, run):
+        if ev is None or dataclasses.asdict(ev.options) != _resolved_for(protocol, run):
             ev = evaluate(path, protocol, device=device, progress=progress)
         rows.append(_row(path, run, ev, device))
+    names = [r.name for r in rows]
+    if len(set(names)) < len(names):  # runs/a/run and runs/b/run: the whole path tells them apart
+        rows = [dataclasses.replace(r, name=str(r.path)) for r in rows]
     return Comparison(tuple(rows), protocol, rows[0].evaluation.dataset)
-
-
-def _resolved(options: EvaluateOptions) -> dict[str, Any]:
-    return dataclasses.asdict(options)
 
 
 def _resolved_for(options: EvaluateOptions, run) -> dict[str, Any]:
@@ -106,7 +109,7 @@ def _row(path: Path, run, ev: Evaluation, device: Device) -> RunRow:
     minutes = sum(float(r.get("seconds", 0.0)) for r in history) / 60.0
     train = run.config.get("train", {})
     note = f"{train.get('threads') or 'default'} threads"
-    return RunRow(path, path.name if path.name != "run" else str(path), run.model_config.objective,
+    return RunRow(path, path.name, run.model_config.objective,
                   run.model_config.latent_dim, parameters, minutes, note, ev, history)
 
 

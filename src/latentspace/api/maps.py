@@ -14,6 +14,7 @@ from latentspace.latent.evolution import EvolutionResult, evolution_from_snapsho
 from latentspace.latent.manifold import (
     PROJECTIONS,
     pca_plane_grid,
+    plane_basis,
     plane_grid,
     prior_quantile_grid,
     project_2d,
@@ -70,6 +71,22 @@ def default_anchors(images: ImageSet) -> tuple[int, int, int]:
     return 0, 1, 2
 
 
+def spanning(z: np.ndarray, preferred: tuple[int, int, int], tries: int = 64) -> tuple[int, int, int]:
+    """``preferred`` if its codes span a plane, else the first triple (keeping as much of it as possible) that
+    does: a discrete model (VQ-VAE) can give several images one code."""
+    a, b, c = preferred
+    candidates = [(a, b, c), *((a, b, j) for j in range(min(tries, len(z)))),
+                  *((a, i, j) for i in range(min(tries, len(z))) for j in range(i + 1, min(tries, len(z))))]
+    for triple in candidates:
+        if len(set(triple)) == 3:
+            try:
+                plane_basis(*z[list(triple)])
+            except ValueError:
+                continue
+            return tuple(int(i) for i in triple)
+    return preferred  # none spans a plane: plane_grid says so in one line
+
+
 def manifold(
     run_dir: str | Path, method: str = "pca", k: int = 20, anchors: Sequence[int] | None = None,
     device: Device = "cpu", seed: int = 0, progress: Progress = NULL_PROGRESS,
@@ -92,7 +109,7 @@ def manifold(
         grids = (ManifoldGrid("grid", "decoded prior quantiles 5%..95%", decode_latents(model, points), points),)
         index, xy, used, chosen = np.arange(len(z)), z.astype(np.float32), "latent", ()
     else:
-        chosen = tuple(int(i) for i in anchors) if anchors is not None else default_anchors(test)
+        chosen = tuple(int(i) for i in anchors) if anchors is not None else spanning(z, default_anchors(test))
         if len(chosen) != 3 or min(chosen) < 0 or max(chosen) >= len(z):
             raise ValueError(f"anchors must be 3 test indices in 0..{len(z) - 1}, got {list(chosen)}")
         plane = plane_grid(*z[list(chosen)], k=k)
