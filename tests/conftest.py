@@ -109,3 +109,24 @@ def browser():
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         yield b
         b.close()
+
+
+def assert_page_loads_cleanly(browser, path: Path, images: int | None = None) -> None:
+    """The checks every page we write passes, at 1280 and 375 px: no console error, nothing fetched, every image
+    decoded (``images`` of them when given), no sideways scroll."""
+    errors, requests = [], []
+    for width in (1280, 375):
+        page = browser.new_page(viewport={"width": width, "height": 800})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.resolve().as_uri())
+        page.wait_for_load_state("load")
+        widths = page.evaluate("[...document.images].map(i => i.naturalWidth)")
+        assert widths and min(widths) > 0
+        assert images is None or len(widths) == images, widths
+        scroll = page.evaluate("document.scrollingElement.scrollWidth")
+        assert scroll <= width, f"{scroll} px wide at a {width} px viewport"
+        page.close()
+    assert errors == []
+    assert all(u.startswith(("file:", "data:")) for u in requests), [u for u in requests if not u.startswith("data:")]

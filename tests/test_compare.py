@@ -7,6 +7,7 @@ import shutil
 import time
 
 import pytest
+from conftest import assert_page_loads_cleanly
 from typer.testing import CliRunner
 
 from quick import quick_evaluator as one_epoch_evaluator
@@ -105,19 +106,4 @@ def test_a_folder_that_is_no_run_is_one_line(tmp_path):
 
 def test_compare_page_loads_cleanly_in_chromium(runs, tmp_path, browser):
     ok("compare", runs / "vae", runs / "wae", "--out", tmp_path / "page.html", "--device", "cpu")
-    path = tmp_path / "page.html"
-    errors, requests = [], []
-    for width in (1280, 375):
-        page = browser.new_page(viewport={"width": width, "height": 800})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(path.resolve().as_uri())
-        page.wait_for_load_state("load")
-        widths = page.evaluate("[...document.images].map(i => i.naturalWidth)")
-        assert len(widths) == 5 and min(widths) > 0
-        scroll = page.evaluate("document.scrollingElement.scrollWidth")
-        assert scroll <= width, f"{scroll} px wide at a {width} px viewport"
-        page.close()
-    assert errors == []
-    assert all(u.startswith(("file:", "data:")) for u in requests)
+    assert_page_loads_cleanly(browser, tmp_path / "page.html", images=5)

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import assert_page_loads_cleanly
 import torch
 from latent_runs import run_copy
 from PIL import Image
@@ -163,19 +164,4 @@ def test_demo_on_a_folder_ends_in_a_report(pictures, tmp_path):
 
 @pytest.mark.browser
 def test_report_loads_cleanly_in_chromium(faces_report, browser):
-    _, path = faces_report
-    errors, requests = [], []
-    for width in (1280, 375):
-        page = browser.new_page(viewport={"width": width, "height": 800})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(path.resolve().as_uri())
-        page.wait_for_load_state("load")
-        widths = page.evaluate("[...document.images].map(i => i.naturalWidth)")
-        assert widths and min(widths) > 0
-        scroll = page.evaluate("document.scrollingElement.scrollWidth")
-        assert scroll <= width, f"{scroll} px wide at a {width} px viewport"
-        page.close()
-    assert errors == []
-    assert all(u.startswith(("file:", "data:")) for u in requests), [u for u in requests if not u.startswith("data:")]
+    assert_page_loads_cleanly(browser, faces_report[1])
