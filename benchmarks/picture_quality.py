@@ -13,7 +13,7 @@ process, so the CLI's thread settings apply), then is measured on its test split
 Data: the generated faces at 64 px (RGB), and with ``--folder`` also 400 grey faces written as PNG files, the size
 of folder that users bring. Targets (issue 19) are printed beside the figures.
 
-    python benchmarks/picture_quality.py --epochs 5 [--variants plain,resnet] [--folder] [--pairs 30]
+    python benchmarks/picture_quality.py --epochs 5 [--variants "default,default+gan0.1"] [--folder] [--pairs 30]
 """
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ VARIANTS = {  # name -> `latentspace train` options; "default" is what a user ge
     "default beta0.1": ["--model", "beta-vae", "--beta", "0.1"],
     "plain16+ssim": ["--arch", "plain", "--width", "16", "--ssim", "0.1"],
     "plain16+ffl": ["--arch", "plain", "--width", "16", "--ffl", "1"],
+    "default+gan0.1": ["--gan", "0.1"],
+    "default+gan0.5": ["--gan", "0.5"],
+    "default+gan0.5 start0": ["--gan", "0.5", "--gan-start", "0"],
 }
 TARGETS = {"psnr": 32.0, "ssim": 0.95, "accuracy_share": 0.95, "precision_gap": 0.3, "confidence_gap": 0.05,
            "fd_over_floor": 2.0}

@@ -278,8 +278,10 @@ class StopAfter:
         pass
 
 
-@pytest.mark.parametrize("objective, extra", [("factor-vae", {}), ("vq-vae", dict(code_dim=1, codebook=8))])
+@pytest.mark.parametrize("objective, extra", [("factor-vae", {}), ("vq-vae", dict(code_dim=1, codebook=8)),
+                                              ("vae", dict(gan_weight=0.5, gan_start=4, gan_width=4))])
 def test_resume_is_exact_with_a_discriminator_or_a_codebook(objective, extra, tmp_path, monkeypatch):
+    """The cut lands after step 6 of 8: the PatchGAN adversary (from step 5) has optimiser moments to lose."""
     from latentspace.train import loop as loop_module
 
     monkeypatch.setattr(loop_module, "PROGRESS_EVERY_STEPS", 1)

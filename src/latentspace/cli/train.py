@@ -20,6 +20,7 @@ from latentspace.cli.console import RichProgress, console
 from latentspace.data import ImageSet, available, load
 from latentspace.metrics.compression import Baseline, against_pca
 from latentspace.models import Autoencoder, ModelConfig, build
+from latentspace.models.adversary import DIFFAUG_BELOW, GAN_START, GAN_WIDTH
 from latentspace.models.config import MAX_SIZE, MIN_SIZE, likelihood_for_pixels
 from latentspace.models.nets import ARCHS, arch_help, default_arch
 from latentspace.models.objectives import OBJECTIVES, objective_help
@@ -36,7 +37,7 @@ out = Console()  # results on stdout; the progress bar is on stderr
 MODEL_OPTIONS = {"latent_dim": "latent_dim", "beta": "beta", "alpha": "alpha", "gamma": "gamma",
                  "likelihood": "likelihood", "width": "width", "hidden": "hidden", "binarize": "binarize",
                  "arch": "arch", "attention": "attention", "ssim": "ssim_weight", "ffl": "ffl_weight",
-                 **fam.OPTIONS}
+                 "gan": "gan_weight", "gan_start": "gan_start", "gan_width": "gan_width", **fam.OPTIONS}
 TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed", "hflip": "hflip",
                  "early_stop": "early_stop", "minutes": "minutes", "precision": "precision"}
 DATA_OPTIONS = {"data": "name", "size": "size", "channels": "channels", "data_dir": "data_dir", "n": "n",
@@ -60,6 +61,11 @@ SsimOpt = _opt(float, "--ssim", "Weight of a 1 - SSIM term added to the training
                "per pixel, on the reconstruction NLL's scale. Default 0 (off).")
 FflOpt = _opt(float, "--ffl", "Weight of a focal frequency loss term added to the training loss (not to the "
               "ELBO). Default 0 (off).")
+GanOpt = _opt(float, "--gan", "Weight of a PatchGAN adversary on the reconstructions (hinge loss, scaled to the "
+              "reconstruction loss's gradient at the decoder's last layer; DiffAugment below "
+              f"{DIFFAUG_BELOW:,} training images). Default 0 (off).")
+GanStartOpt = _opt(int, "--gan-start", f"Optimiser steps before the adversary joins (default {GAN_START}).")
+GanWidthOpt = _opt(int, "--gan-width", f"Channels of the discriminator's first layer (default {GAN_WIDTH}).")
 LatentOpt = _opt(int, "--latent-dim", f"Size of the latent code (default {ModelConfig.latent_dim}).")
 EpochsOpt = _opt(int, "--epochs", f"Passes over the train split (default {TrainConfig.epochs}, or more for small "
                  f"data: at least {MIN_STEPS:,} optimiser steps).")
@@ -107,7 +113,8 @@ def train_command(
     hflip: HflipOpt = None,
     early_stop: EarlyStopOpt = None, minutes: MinutesOpt = None, width: WidthOpt = None, hidden: HiddenOpt = None,
     binarize: BinarizeOpt = None, precision: PrecisionOpt = None, arch: ArchOpt = None,
-    attention: AttentionOpt = None, ssim: SsimOpt = None, ffl: FflOpt = None, k: fam.KOpt = None,
+    attention: AttentionOpt = None, ssim: SsimOpt = None, ffl: FflOpt = None, gan: GanOpt = None,
+    gan_start: GanStartOpt = None, gan_width: GanWidthOpt = None, k: fam.KOpt = None,
     pseudo_inputs: fam.PseudoInputsOpt = None, mmd_weight: fam.MmdWeightOpt = None, dip_weight: fam.DipWeightOpt = None,
     codebook: fam.CodebookOpt = None, code_dim: fam.CodeDimOpt = None, commitment: fam.CommitmentOpt = None,
     layers: fam.LayersOpt = None, free_bits: fam.FreeBitsOpt = None,
@@ -176,10 +183,13 @@ def _check_options(given: dict[str, Any]) -> None:
     fam.check_family_options(given)
     if given.get("arch") is not None and given["arch"] not in ARCHS:
         raise ValueError(f"--arch {given['arch']}: expected one of {', '.join(ARCHS)}")
-    for flag in ("beta", "alpha", "gamma", "lr", "ssim", "ffl"):
+    for flag in ("beta", "alpha", "gamma", "lr", "ssim", "ffl", "gan"):
         value = given.get(flag)
         if value is not None and not math.isfinite(value):
             raise ValueError(f"--{flag} {value}: expected a finite number")
+    for flag in ("gan_start", "gan_width"):
+        if given.get(flag) is not None and not given.get("gan"):
+            raise ValueError(f"--{flag.replace('_', '-')} sets up the adversary: give --gan W (> 0) too")
     most = max(4 * (os.cpu_count() or 1), 64)
     if given.get("threads") is not None and not 1 <= given["threads"] <= most:
         raise ValueError(f"--threads {given['threads']}: expected 1..{most} (this machine has {os.cpu_count()} CPUs)")

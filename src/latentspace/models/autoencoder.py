@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from latentspace.models.adversary import Adversary, last_weight
 from latentspace.models.config import ModelConfig
 from latentspace.models.detail import detail_loss
 from latentspace.models.likelihoods import bernoulli_nll, gaussian_nll
@@ -43,6 +44,7 @@ class Autoencoder(nn.Module):
         self.decoder = arch.decoder(config)
         self.prior = objective.make_prior(self.encode)
         self.objective = objective
+        self.adversary = Adversary(config) if config.gan_weight > 0 else None
         learn_sigma = config.likelihood == "gaussian" and config.sigma is None
         self.log_sigma = nn.Parameter(torch.tensor(-1.0)) if learn_sigma else None
 
@@ -96,13 +98,17 @@ class Autoencoder(nn.Module):
         """The training objective on a batch x (B, C, H, W) in [0, 1]; kl_weight scales the regulariser (warm-up)."""
         t = self.objective.loss_terms(self, x, self.targets(x, generator), generator, kl_weight,
                                       dataset_size or x.shape[0])
-        out, loss, terms = t.out, t.loss, t.terms
+        out, loss, terms, aux = t.out, t.loss, t.terms, t.aux
         weights = {name: w for name, w in self.config.detail_weights.items() if w > 0}
         if weights:  # off by default: the training step's hot path pays nothing for them
             details = detail_loss(weights, torch.sigmoid(out.params), x)
             loss = loss + sum(details.values())
             terms = {**terms, **{f"detail_{name}": value for name, value in details.items()}}
-        return LossOutput(loss=loss, recon_nll=t.recon, kl=t.kl, elbo=-(t.recon + t.kl), terms=terms, aux=t.aux)
+        if self.adversary is not None and self.training:  # evaluation scores the ELBO's terms alone
+            gan, hinge, logged = self.adversary.terms(torch.sigmoid(out.params), x, loss, last_weight(self.decoder),
+                                                      generator, dataset_size or x.shape[0])
+            loss, aux, terms = loss + gan, hinge if aux is None else aux + hinge, {**terms, **logged}
+        return LossOutput(loss=loss, recon_nll=t.recon, kl=t.kl, elbo=-(t.recon + t.kl), terms=terms, aux=aux)
 
     def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-image ELBO (B,), nats, one posterior sample; no binarisation (scores the given pixels)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
+from latentspace.models.adversary import GAN_START, GAN_WIDTH
 from latentspace.models.detail import DETAIL_TERMS
 from latentspace.models.likelihoods import LIKELIHOODS
 from latentspace.models.nets import ARCHS, default_arch
@@ -44,6 +45,7 @@ FAMILY_FIELDS = {
     "layers": "stochastic layers of the hierarchy (latent_dim is split across them)",
     "free_bits": "nats per layer below which the KL is not penalised (0 = off)",
 }
+DETAIL_FLOATS = ("ssim_weight", "ffl_weight", "gan_weight")
 FAMILY_INTS = ("k", "pseudo_inputs", "codebook", "code_dim", "layers")
 FAMILY_FLOATS = ("mmd_weight", "dip_weight", "commitment", "free_bits")
 
@@ -68,6 +70,8 @@ class ModelConfig:
     width: channels of the first stage (None: the family's default for the image side). hidden: dense head width.
     attention: self-attention at the lowest resolution ('resnet' only).
     ssim_weight, ffl_weight: detail-keeping terms added to the training loss (models.detail), 0 = off.
+    gan_weight: a PatchGAN adversary on the reconstructions (models.adversary), 0 = off; gan_start: optimiser
+    steps before it joins; gan_width: the discriminator's first channels.
     Family settings (each read by the families whose ``options`` name it; FAMILY_FIELDS says what they mean):
     k, pseudo_inputs, mmd_weight, dip_weight, codebook, code_dim, commitment, layers, free_bits.
     """
@@ -87,6 +91,9 @@ class ModelConfig:
     attention: bool = False
     ssim_weight: float = 0.0
     ffl_weight: float = 0.0
+    gan_weight: float = 0.0
+    gan_start: int = GAN_START
+    gan_width: int = GAN_WIDTH
     k: int = 5
     pseudo_inputs: int = 50
     mmd_weight: float = 100.0
@@ -126,13 +133,15 @@ class ModelConfig:
         for name in FAMILY_INTS:
             if getattr(self, name) < 1:
                 raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("beta", "alpha", "gamma", "ssim_weight", "ffl_weight", *FAMILY_FLOATS):
+        for name in ("beta", "alpha", "gamma", *DETAIL_FLOATS, *FAMILY_FLOATS, "gan_start"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ModelConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.sigma is not None and self.sigma <= 0:
             raise ValueError(f"ModelConfig.sigma must be > 0 or None (learned), got {self.sigma}")
         if self.binarize and self.likelihood != "bernoulli":
             raise ValueError("ModelConfig.binarize needs likelihood 'bernoulli'")
+        if self.gan_width < 1:
+            raise ValueError(f"ModelConfig.gan_width must be >= 1, got {self.gan_width}")
         if self.width < 1 or self.hidden < 0:
             raise ValueError(f"ModelConfig.width must be >= 1 and hidden >= 0, got {self.width}, {self.hidden}")
         OBJECTIVES[self.objective].check(self)
@@ -141,10 +150,10 @@ class ModelConfig:
         """JSON gives 16.0 for 16 and null for anything: catch those here, not deep inside torch."""
         if not isinstance(self.image_shape, (tuple, list)) or not all(_is_int(s) for s in self.image_shape):
             raise ValueError(f"ModelConfig.image_shape must be three integers, got {self.image_shape!r}")
-        for name in ("latent_dim", "width", "hidden", *FAMILY_INTS):
+        for name in ("latent_dim", "width", "hidden", "gan_start", "gan_width", *FAMILY_INTS):
             if not _is_int(getattr(self, name)) and not (name == "width" and self.width is None):
                 raise ValueError(f"ModelConfig.{name} must be an integer, got {getattr(self, name)!r}")
-        for name in ("beta", "alpha", "gamma", "sigma", "ssim_weight", "ffl_weight", *FAMILY_FLOATS):
+        for name in ("beta", "alpha", "gamma", "sigma", *DETAIL_FLOATS, *FAMILY_FLOATS):
             value = getattr(self, name)
             if not (value is None and name == "sigma") and not _is_finite(value):
                 raise ValueError(f"ModelConfig.{name} must be a finite number, got {value!r}")

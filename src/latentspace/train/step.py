@@ -16,6 +16,7 @@ import torch
 
 from latentspace.data.transforms import to_float
 from latentspace.models import Autoencoder, LossOutput
+from latentspace.models.adversary import GAN_BETAS
 from latentspace.utils.device import autocast_dtype
 
 
@@ -33,7 +34,14 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, devic
     """AdamW as every trainer here builds it: fused (one kernel per step) on CPUs and GPUs, where torch's CPU
     default is a Python loop over the tensors that cost 1.5 ms of a 20 ms step."""
     fused = True if device.type in ("cuda", "cpu") else None
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
+    adversary = getattr(model, "adversary", None)
+    if adversary is None:
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
+    # The PatchGAN discriminator trains as GANs do (models.adversary), in a group of its own.
+    own = {id(p) for p in adversary.parameters()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in own]},
+              {"params": list(adversary.parameters()), "betas": GAN_BETAS, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
 def train_step(
