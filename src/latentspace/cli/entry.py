@@ -8,20 +8,25 @@ from __future__ import annotations
 import os
 import sys
 
-# OpenMP reads these once, when torch loads it. PASSIVE: a thread waiting at a barrier sleeps instead of spinning,
-# so on a busy machine our idle threads give their core to whoever needs it (another job, or our own straggler)
-# rather than burning it; quiet-machine speed is unchanged (benchmarks/busy_machine.py). A value the user set wins.
-THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+from latentspace.utils.threads import USER_SETTINGS, ThreadPlan, others_busy_cores, plan_threads
+
+# OpenMP reads its settings once, when torch loads it: the thread plan (utils.threads) is made before that. A quiet
+# machine keeps OpenMP's defaults and every core; a busy one gets passive waiting and the cores nobody else uses.
+# Settings the user made win.
+PLAN: ThreadPlan | None = None
 
 
-def prepare_environment() -> None:
-    for key, value in THREAD_ENV.items():
-        os.environ.setdefault(key, value)
+def prepare_environment() -> ThreadPlan:
+    global PLAN
+    busy = None if any(os.environ.get(k) is not None for k in USER_SETTINGS) else others_busy_cores()
+    PLAN = plan_threads(os.cpu_count() or 1, busy, os.environ)
+    os.environ.update(PLAN.env)
+    return PLAN
 
 
 def main() -> None:
-    prepare_environment()
     try:
+        prepare_environment()  # samples the machine's load for a fraction of a second: Ctrl-C may land here
         from latentspace.cli.main import main as run
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from latentspace.cli import entry
 from latentspace.cli import family_options as fam
 from latentspace.cli.console import RichProgress, console
 from latentspace.data import ImageSet, available, load
@@ -312,6 +313,9 @@ def _describe(mc: ModelConfig, tc: TrainConfig, train_set: ImageSet, test_set: I
               f"{f' (about {tc.minutes:g} minutes here)' if tc.minutes else ''}, "
               f"batch {tc.batch_size}, lr {tc.lr:g}, device {device} -> {out_dir}",
               markup=False, highlight=False, soft_wrap=True)
+    if device.type == "cpu":
+        why = entry.PLAN.why if entry.PLAN is not None and tc.threads is None else "--threads"
+        out.print(f"cpu threads: {torch.get_num_threads()} ({why})", markup=False, highlight=False, soft_wrap=True)
 
 
 STANDARD = {"test_loss", "test_elbo", "test_recon_nll", "test_kl"}  # test_* keys every family logs
