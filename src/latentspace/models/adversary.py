@@ -123,14 +123,13 @@ class Adversary(nn.Module):
             return zero, zero, {}
         augment = dataset_size < DIFFAUG_BELOW
 
-        def seen(images):
-            return diff_augment(images, generator) if augment else images
-
+        # One augmented draw of the fakes serves both terms: the generator's (through D's detached weights) and
+        # D's own (through the detached fakes).
+        shown, real_shown = (diff_augment(mean, generator), diff_augment(x, generator)) if augment else (mean, x)
         frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
-        fake_logits = functional_call(self.discriminator, frozen, (seen(mean),)).float()
-        gan = -fake_logits.mean()
+        gan = -functional_call(self.discriminator, frozen, (shown,)).float().mean()
         weight = self.weight * adaptive_weight(loss, gan, last)
-        real, fake = self.discriminator(torch.cat([seen(x), seen(mean.detach())])).float().chunk(2)
+        real, fake = self.discriminator(torch.cat([real_shown, shown.detach()])).float().chunk(2)
         hinge = F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
         logged = {"gan_generator": (weight * gan).detach(), "gan_weight": weight, "gan_discriminator": hinge.detach(),
                   "gan_real_share": ((real > 0).float().mean() + (fake < 0).float().mean()).detach() / 2}
