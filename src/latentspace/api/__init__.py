@@ -7,82 +7,84 @@ Nothing is written except caches beside the run, each keyed so that it is rebuil
 projector files to the folder it is given: writing them is what it is for.
 
 One module per verb family: common (open a run, read an image, cached codes), paths (interpolation), maps
-(manifold, evolution), edits (attributes, edits, traversals), export (projector, GMM sampler), evaluate.
+(manifold, evolution), edits (attributes, edits, traversals), describe and draw (an image in words, images from
+words), export (projector, GMM sampler), evaluate, locate and ood.
 """
 from __future__ import annotations
 
 from latentspace.api.common import (
-    CODES_FORMAT,
-    Device,
-    ImageRef,
-    cached_codes,
-    codes_path,
-    colouring,
-    image_ref,
-    load,
-    model_key,
-    open_model,
-    read_image,
-    resolve_image,
-    run_evaluator,
-    split_codes,
+    CODES_FORMAT, Device, ImageRef, cached_codes, codes_path, colouring, image_ref, load, model_key, open_model,
+    read_image, resolve_image, run_evaluator, split_codes,
 )  # fmt: skip
 from latentspace.api.edits import (
-    DIRECTIONS_FILE,
-    AttributeFit,
-    TraverseResult,
-    attributes,
-    axis_table,
-    edit,
-    run_directions,
-    save_run_directions,
-    saved_directions,
-    traverse,
+    DIRECTIONS_FILE, AttributeFit, TraverseResult, attributes, axis_table, edit, run_directions,
+    save_run_directions, saved_directions, traverse,
 )  # fmt: skip
-from latentspace.api.export import ExportResult, export, export_onnx_model, projector_metadata
-from latentspace.api.stream import StreamResult, encode_folder
+from latentspace.api.describing import (
+    READERS_FILE, Description, describe, describe_codes, fitted_readers, run_vocabulary,
+)  # fmt: skip
+from latentspace.api.drawing import (
+    CONDITIONAL_META, CONDITIONAL_WEIGHTS, DRAW_METHODS, DrawResult, draw, draw_codes, fitted_conditional,
+)  # fmt: skip
+from latentspace.api.export import (
+    ExportResult, export, export_onnx_model, projector_metadata,
+)  # fmt: skip
+from latentspace.api.stream import (
+    StreamResult, encode_folder,
+)  # fmt: skip
 from latentspace.api.priors import (
-    DIFFUSION_META, DIFFUSION_WEIGHTS, GMM_FILE, KINDS as PRIOR_KINDS, fitted_diffusion, fitted_gmm, gmm_sampler, prior,
-    sampler_for,
+    DIFFUSION_META, DIFFUSION_WEIGHTS, GMM_FILE, KINDS as PRIOR_KINDS, fitted_diffusion, fitted_gmm,
+    gmm_sampler, prior, sampler_for,
 )  # fmt: skip
 from latentspace.api.maps import (
-    MAX_EMBED_POINTS,
-    CodeMap,
-    ManifoldGrid,
-    ManifoldResult,
-    MapChoice,
-    best_map,
-    default_anchors,
-    evolution,
+    MAX_EMBED_POINTS, CodeMap, ManifoldGrid, ManifoldResult, MapChoice, best_map, default_anchors, evolution,
     manifold,
-)
+)  # fmt: skip
 from latentspace.api.paths import (
-    MIDDLE,
-    InterpolationResult,
-    interpolate,
-    interpolation_table,
-)
-from latentspace.api.evaluate import EVALUATION_FILE, EvaluateOptions, Evaluation, cached_evaluation, evaluate
-from latentspace.api.points import MAP_METHODS, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, ImageTooLarge, LatentMap, Neighbours, NotAnImage, cached_evaluator, cached_map, code_map, moved_code, nearest_train, read_image_bytes  # noqa: E501
-from latentspace.latent.evolution import EvolutionResult
-from latentspace.train.run import open_run
-
-__all__ = [
-    "CODES_FORMAT", "Device", "ImageRef", "cached_codes", "codes_path", "colouring", "image_ref", "load",
-    "model_key", "open_model", "read_image", "resolve_image", "run_evaluator", "split_codes",
-    "DIRECTIONS_FILE", "AttributeFit", "TraverseResult", "attributes", "axis_table", "edit", "run_directions", "traverse",
-    "save_run_directions", "saved_directions",
-    "ExportResult", "export", "export_onnx_model", "projector_metadata", "StreamResult", "encode_folder",
-    "DIFFUSION_META", "DIFFUSION_WEIGHTS", "GMM_FILE", "PRIOR_KINDS", "fitted_diffusion", "fitted_gmm", "gmm_sampler",
-    "prior", "sampler_for",
-    "MAX_EMBED_POINTS", "CodeMap", "MapChoice", "best_map", "ManifoldGrid", "ManifoldResult", "default_anchors", "evolution", "manifold",
-    "MIDDLE", "InterpolationResult", "interpolate", "interpolation_table", "EvolutionResult", "open_run",
-    "EVALUATION_FILE", "EvaluateOptions", "Evaluation", "cached_evaluation", "evaluate",
-]
-__all__ += ["MAP_METHODS", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "ImageTooLarge", "LatentMap", "Neighbours", "NotAnImage", "cached_evaluator", "cached_map", "code_map", "moved_code", "nearest_train", "read_image_bytes"]  # noqa: E501
+    MIDDLE, InterpolationResult, interpolate, interpolation_table,
+)  # fmt: skip
+from latentspace.api.evaluate import (
+    EVALUATION_FILE, EvaluateOptions, Evaluation, cached_evaluation, evaluate,
+)  # fmt: skip
+from latentspace.api.points import (
+    MAP_METHODS, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, ImageTooLarge, LatentMap, Neighbours, NotAnImage,
+    cached_evaluator, cached_map, code_map, moved_code, nearest_train, read_image_bytes,
+)  # fmt: skip
 from latentspace.api.calibration import (
     CALIBRATION_FILE, DEFAULT_SCORE, FRAMING_FILE, Calibration, LocateOptions, calibration, fitted_framing,
 )  # fmt: skip
-from latentspace.api.locate import LocateResult, Location, ScoreReading, image_source, locate, locate_images
-from latentspace.api.ood import OODResult, ood, other_images
-__all__ += ["CALIBRATION_FILE", "DEFAULT_SCORE", "FRAMING_FILE", "fitted_framing", "Calibration", "LocateOptions", "LocateResult", "Location", "OODResult", "ScoreReading", "calibration", "image_source", "locate", "locate_images", "ood", "other_images"]  # noqa: E501
+from latentspace.api.locate import (
+    LocateResult, Location, ScoreReading, image_source, locate, locate_images,
+)  # fmt: skip
+from latentspace.api.ood import (
+    OODResult, ood, other_images,
+)  # fmt: skip
+from latentspace.latent.evolution import EvolutionResult
+from latentspace.train.run import open_run
+
+# One entry per name, grouped as imported above.
+__all__ = [
+    "CODES_FORMAT", "Device", "ImageRef", "cached_codes", "codes_path", "colouring", "image_ref", "load",
+    "model_key", "open_model", "read_image", "resolve_image", "run_evaluator", "split_codes",
+    "DIRECTIONS_FILE", "AttributeFit", "TraverseResult", "attributes", "axis_table", "edit", "run_directions",
+    "save_run_directions", "saved_directions", "traverse",
+    "READERS_FILE", "Description", "describe", "describe_codes", "fitted_readers", "run_vocabulary",
+    "CONDITIONAL_META", "CONDITIONAL_WEIGHTS", "DRAW_METHODS", "DrawResult", "draw", "draw_codes",
+    "fitted_conditional",
+    "ExportResult", "export", "export_onnx_model", "projector_metadata",
+    "StreamResult", "encode_folder",
+    "DIFFUSION_META", "DIFFUSION_WEIGHTS", "GMM_FILE", "PRIOR_KINDS", "fitted_diffusion", "fitted_gmm",
+    "gmm_sampler", "prior", "sampler_for",
+    "MAX_EMBED_POINTS", "CodeMap", "ManifoldGrid", "ManifoldResult", "MapChoice", "best_map", "default_anchors",
+    "evolution", "manifold",
+    "MIDDLE", "InterpolationResult", "interpolate", "interpolation_table",
+    "EVALUATION_FILE", "EvaluateOptions", "Evaluation", "cached_evaluation", "evaluate",
+    "MAP_METHODS", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "ImageTooLarge", "LatentMap", "Neighbours",
+    "NotAnImage", "cached_evaluator", "cached_map", "code_map", "moved_code", "nearest_train",
+    "read_image_bytes",
+    "CALIBRATION_FILE", "DEFAULT_SCORE", "FRAMING_FILE", "Calibration", "LocateOptions", "calibration",
+    "fitted_framing",
+    "LocateResult", "Location", "ScoreReading", "image_source", "locate", "locate_images",
+    "OODResult", "ood", "other_images",
+    "EvolutionResult", "open_run",
+]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -31,6 +32,7 @@ GMM_FILE = "gmm.json"
 DIFFUSION_WEIGHTS = "prior_diffusion.safetensors"
 DIFFUSION_META = "prior_diffusion.json"
 KINDS = ("prior", "gmm", "diffusion")
+T = TypeVar("T")
 
 
 class Sampler(Protocol):
@@ -70,26 +72,39 @@ def _diffusion_key(run: Run, config: DiffusionConfig) -> dict[str, Any]:
     return {"config": config.to_dict(), **model_key(run)}
 
 
-def stored_diffusion(run: Run, config: DiffusionConfig) -> DiffusionPrior | None:
-    """The diffusion prior stored for these weights and this config, else None."""
-    meta_path, weights_path = run.path / DIFFUSION_META, run.path / DIFFUSION_WEIGHTS
+def stored_prior(run: Run, weights: str, meta_file: str, key: dict[str, Any], load: Callable[..., T]) -> T | None:
+    """The learned prior stored as ``weights`` + ``meta_file`` in the run when its key is ``key``, loaded by
+    ``load(tensors, meta)``; else None. A damaged file is a one-line ValueError naming it."""
+    meta_path, weights_path = run.path / meta_file, run.path / weights
     if not (meta_path.is_file() and weights_path.is_file()):
         return None
     meta = read_json(meta_path)
-    if not isinstance(meta, dict) or meta.get("key") != _diffusion_key(run, config):
+    if not isinstance(meta, dict) or meta.get("key") != key:
         return None
     try:
-        return DiffusionPrior.from_state(read_safetensors(weights_path)[0], meta)
+        return load(read_safetensors(weights_path)[0], meta)
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{weights_path}: damaged diffusion prior ({e}); delete it and it will be refitted") from None
+        raise ValueError(f"{weights_path}: damaged learned prior ({e}); delete it and it will be refitted") from None
+
+
+def store_prior(run: Run, weights: str, meta_file: str, key: dict[str, Any], prior: Any, seconds: float) -> None:
+    """Write a fitted prior's ``state()``: weights first, then the JSON that names them, so a JSON whose key
+    matches always sits beside its weights."""
+    tensors, meta = prior.state()
+    save_safetensors(run.path / weights, tensors, {"format": "latentspace.prior/1"})
+    write_json(run.path / meta_file, {"key": key, **meta, "fit_seconds": seconds})
+
+
+def stored_diffusion(run: Run, config: DiffusionConfig) -> DiffusionPrior | None:
+    """The diffusion prior stored for these weights and this config, else None."""
+    return stored_prior(run, DIFFUSION_WEIGHTS, DIFFUSION_META, _diffusion_key(run, config), DiffusionPrior.from_state)
 
 
 def fitted_diffusion(
     run: Run, model: Autoencoder, config: DiffusionConfig | None = None, progress: Progress = NULL_PROGRESS,
     refit: bool = False,
 ) -> DiffusionPrior:
-    """The run's diffusion prior: stored, or trained now on the encoded train split and stored (weights first,
-    then the JSON that names them, so a JSON whose key matches always sits beside its weights)."""
+    """The run's diffusion prior: stored, or trained now on the encoded train split and stored."""
     config = config or DiffusionConfig(latent_dim=model.config.latent_dim)
     if config.latent_dim != model.config.latent_dim:
         raise ValueError(f"the diffusion prior has latent_dim {config.latent_dim}, the model {model.config.latent_dim}")
@@ -99,10 +114,7 @@ def fitted_diffusion(
     _, z = cached_codes(run, model, "train", progress)
     start = time.perf_counter()
     prior = DiffusionPrior(config).fit(z, progress)
-    seconds = time.perf_counter() - start
-    tensors, meta = prior.state()
-    save_safetensors(run.path / DIFFUSION_WEIGHTS, tensors, {"format": "latentspace.prior/1"})
-    write_json(run.path / DIFFUSION_META, {"key": _diffusion_key(run, config), **meta, "fit_seconds": seconds})
+    store_prior(run, DIFFUSION_WEIGHTS, DIFFUSION_META, _diffusion_key(run, config), prior, time.perf_counter() - start)
     return prior
 
 

@@ -19,7 +19,7 @@ app = typer.Typer(
 # Each module defines register(app). Order here is the order of `latentspace --help`.
 COMMAND_MODULES = (
     "data", "space", "train", "encode", "decode", "reconstruct", "prior", "sample", "interpolate",
-    "manifold", "evolution", "attributes", "edit", "traverse", "locate", "ood", "export", "evaluate", "report",
+    "manifold", "evolution", "attributes", "edit", "traverse", "describe", "locate", "ood", "export", "evaluate", "report",
     "compare", "sweep", "explore", "demo",
 )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -99,8 +100,11 @@ class Denoiser(nn.Module):
         self.out = nn.Sequential(nn.LayerNorm(h), nn.SiLU(), nn.Linear(h, config.latent_dim))
 
     def forward(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.trunk(z, self.time(time_embedding(t, self.timesteps)))
+
+    def trunk(self, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """The residual MLP on codes z (B, D) given the step's embedding e (B, hidden)."""
         x = self.inp(z)
-        e = self.time(time_embedding(t, self.timesteps))
         for block in self.blocks:
             x = x + block(x + e)
         return self.out(x)
@@ -129,25 +133,9 @@ class DiffusionPrior:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             net = Denoiser(cfg)
-        ema = copy.deepcopy(net).requires_grad_(False)
-        # fused: torch's CPU default loops over the tensors in Python, a third of this small net's step
-        optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
-        ema_params, net_params = list(ema.parameters()), list(net.parameters())
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.train_steps)
         alpha_bar = cosine_alpha_bar(cfg.timesteps).float()
-        progress.start(cfg.train_steps, "diffusion prior")
-        try:
-            for step in range(1, cfg.train_steps + 1):
-                loss = _train_step(net, optimizer, data, alpha_bar, cfg, gen)
-                schedule.step()
-                with torch.no_grad():
-                    torch._foreach_lerp_(ema_params, net_params, 1.0 - cfg.ema)
-                if step % PROGRESS_EVERY == 0 or step == cfg.train_steps:
-                    progress.advance(PROGRESS_EVERY if step % PROGRESS_EVERY == 0 else step % PROGRESS_EVERY,
-                                     loss=float(loss))
-        finally:
-            progress.close()
-        self.denoiser_, self.final_loss_ = ema.eval(), float(loss)
+        ema, loss = train_ema(net, cfg, lambda opt: _train_step(net, opt, data, alpha_bar, cfg, gen), progress)
+        self.denoiser_, self.final_loss_ = ema, float(loss)
         return self
 
     def sample(self, n: int, generator: Generator, steps: int | None = None, eta: float | None = None) -> np.ndarray:
@@ -180,6 +168,29 @@ class DiffusionPrior:
         return prior
 
 
+def train_ema(net: nn.Module, cfg: DiffusionConfig, step: Callable[[torch.optim.Optimizer], torch.Tensor],
+              progress: Progress, label: str = "diffusion prior") -> tuple[nn.Module, torch.Tensor]:
+    """``cfg.train_steps`` calls of ``step(optimizer)`` (one optimiser step each, returning its loss) under AdamW
+    with a cosine decay, keeping an exponential moving average of the weights; returns (EMA net, last loss)."""
+    ema = copy.deepcopy(net).requires_grad_(False)
+    # fused: torch's CPU default loops over the tensors in Python, a third of this small net's step
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
+    ema_params, net_params = list(ema.parameters()), list(net.parameters())
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.train_steps)
+    progress.start(cfg.train_steps, label)
+    try:
+        for i in range(1, cfg.train_steps + 1):
+            loss = step(optimizer)
+            schedule.step()
+            with torch.no_grad():
+                torch._foreach_lerp_(ema_params, net_params, 1.0 - cfg.ema)
+            if i % PROGRESS_EVERY == 0 or i == cfg.train_steps:
+                progress.advance(PROGRESS_EVERY if i % PROGRESS_EVERY == 0 else i % PROGRESS_EVERY, loss=float(loss))
+    finally:
+        progress.close()
+    return ema.eval(), loss
+
+
 def _train_step(net: nn.Module, optimizer: torch.optim.Optimizer, data: torch.Tensor, alpha_bar: torch.Tensor,
                 cfg: DiffusionConfig, gen: torch.Generator) -> torch.Tensor:
     idx = torch.randint(0, len(data), (cfg.batch_size,), generator=gen)
@@ -200,7 +211,7 @@ def diffusion_step(net: nn.Module, optimizer: torch.optim.Optimizer, x0: torch.T
     return loss.detach()
 
 
-def ddim_sample(net: nn.Module, shape: tuple[int, ...], generator: Generator, timesteps: int, steps: int,
+def ddim_sample(net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], shape: tuple[int, ...], generator: Generator, timesteps: int, steps: int,
                 eta: float = 1.0, x0_limit: float = X0_LIMIT) -> np.ndarray:
     """Samples of shape (B, ...) from a noise-prediction network by DDIM's generalised sampler (Song et al. 2021)
     over ``steps`` evenly spaced steps of the cosine schedule of ``timesteps``: eta 0 is deterministic DDIM, 1
