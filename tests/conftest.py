@@ -130,3 +130,15 @@ def assert_page_loads_cleanly(browser, path: Path, images: int | None = None) ->
         page.close()
     assert errors == []
     assert all(u.startswith(("file:", "data:")) for u in requests), [u for u in requests if not u.startswith("data:")]
+
+
+@pytest.fixture(scope="module")
+def small_conditional():
+    """A conditional prior small enough for the tests (the default's 4,000 steps take a minute); modules opt in."""
+    from latentspace.api import drawing
+    from latentspace.latent.diffusion import DiffusionConfig
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(drawing, "conditional_config",
+                   lambda d: DiffusionConfig(latent_dim=d, hidden=128, train_steps=800, batch_size=256))
+        yield

@@ -12,23 +12,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from latentspace import api
-from latentspace.api import drawing as draw_module
 from latentspace.cli.main import app
 from latentspace.data.faces import FACTOR_NAMES
-from latentspace.latent.diffusion import DiffusionConfig
 from latentspace.utils.progress import NULL_PROGRESS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "quick_evaluator", "small_conditional")
 runner = CliRunner()
 
-
-@pytest.fixture(scope="module")
-def small_conditional():
-    """A conditional prior small enough for the tests (the default's 4,000 steps take a minute)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(draw_module, "conditional_config",
-                   lambda d: DiffusionConfig(latent_dim=d, hidden=128, train_steps=800, batch_size=256))
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from latentspace.api.calibration import LocateOptions
 from latentspace.explorer import create_app
 from latentspace.explorer.app import listen
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_torch_thread", "small_conditional")]
 MARGIN = 0.05  # map.js pads the map's extent by this fraction on each side
 
 
@@ -166,6 +166,37 @@ def test_an_upload_shows_the_verdict_of_locate(page, url, faces, tmp_path):
     verdict = page.locator("#upload-verdict")
     assert verdict.text_content().startswith("off the manifold: combined score")
     assert verdict.evaluate("e => getComputedStyle(e).color") == "rgb(180, 35, 24)"
+
+
+def test_a_pinned_image_is_described_in_the_runs_words(page, url):
+    pin_point(page, url, 11)
+    page.wait_for_selector("#pinned-description:not(:empty)", timeout=20_000)
+    page.wait_for_function("() => !document.getElementById('pinned-description').textContent.endsWith('…')",
+                           timeout=20_000)
+    k = httpx.get(f"{url}/api/maps/pca").json()["index"][11]
+    want = httpx.post(f"{url}/api/describe", json={"split": "test", "index": k}).json()
+    shown = page.locator("#pinned-description").text_content()
+    assert shown.startswith(want["text"]) and all(name in shown for name in want["left_out"])
+
+
+def test_the_description_box_draws_eight_images_onto_the_map(page):
+    def orange_pixels() -> int:
+        return page.evaluate("""() => { const c = document.getElementById('map');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+            for (let i = 0; i < d.length; i += 4) n += d[i] === 224 && d[i + 1] === 123 && d[i + 2] === 0;
+            return n; }""")
+
+    before = orange_pixels()
+    page.fill("#draw-description", "mask on, no glasses")
+    page.click("#draw-button")
+    page.wait_for_selector("#drawn img >> nth=7", timeout=120_000)  # the first draw fits the prior
+    assert page.locator("#drawn img").count() == 8
+    assert page.locator("#draw-caption").text_content().startswith("8 images of mask on, no glasses (prior")
+    assert page.get_attribute("#drawn img >> nth=0", "src").startswith("data:image/png;base64,")
+    assert orange_pixels() > before + 8 * 10  # eight squares, in the drawn colour
+    page.fill("#draw-description", "glasses")
+    page.click("#draw-button")
+    page.wait_for_selector("#draw-caption:has-text('images of glasses')", timeout=20_000)
 
 
 def test_the_page_fits_a_phone(browser, url):

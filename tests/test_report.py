@@ -15,6 +15,7 @@ from PIL import Image
 from quick import quick_evaluator
 from typer.testing import CliRunner
 
+from latentspace import api
 from latentspace.api.evaluate import EvaluateOptions
 from latentspace.cli.main import app
 from latentspace.data import load
@@ -22,10 +23,10 @@ from latentspace.models import ModelConfig, build
 from latentspace.report import build_context, render_html, write_report
 from latentspace.train import TrainConfig, fit
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "small_conditional")
 
 QUICK = EvaluateOptions(iw_k=4, iw_n=50, samples=200, diffusion_steps=200, ood_k=4, ood_n=100)
-KEYS = ("space", "data", "manifold", "axes", "generation", "interpolation", "edits", "evaluation", "run")
+KEYS = ("space", "data", "words", "manifold", "axes", "generation", "interpolation", "edits", "evaluation", "run")
 MAX_BYTES = 5_000_000
 
 
@@ -89,9 +90,32 @@ def test_pixel_space_counts_are_exact(faces_report):
     assert rows["this run's images"][4] == "7,399"  # 256^3072 has 7,399 digits
 
 
+def test_one_test_image_is_described_in_pixels_and_in_words_and_drawn_back(faces_report):
+    context, _ = faces_report
+    words = next(s for s in context.sections if s.key == "words")
+    assert words.title == "3. Pixels or words"
+    run = Path(context.run)
+    first = api.open_run(run).dataset("test").images[0]
+    triples = ", ".join(f"({r}, {g}, {b})" for r, g, b in first.reshape(3, -1).T[:6])
+    described, drawn = words.figures
+    found = api.describe(run, [0])[0]
+    assert f"In pixels: an image 32 wide and 32 high; its pixel data is {triples}, …" in described.caption
+    assert f"In words: {found.words()}." in described.caption
+    table = {row[0]: row for row in words.tables[0].rows}
+    test = api.open_run(run).dataset("test")
+    hair = test.factor_values["hair_color"][int(test.factor("hair_color")[0])]
+    assert table["hair_color"][2] == f"{hair} hair"  # the truth column, beside what the code says
+    assert all(table[r.attribute][1] == r.words() for r in found.readings)
+    assert all(table[name][1] == "left out" and table[name][6] == "no" for name in found.left_out)
+    assert drawn.title == "16 images drawn from those words" and drawn.width >= 8 * 96 and drawn.height >= 2 * 96
+    vocab = api.run_vocabulary(api.open_run(run))
+    words_only = [r.text for r in found.readings if vocab.attributes[vocab.names.index(r.attribute)].discrete]
+    assert f'from "{", ".join(words_only)}"' in drawn.caption
+
+
 def test_the_map_shown_is_the_best_separating_candidate(faces_report):
     context, _ = faces_report
-    manifold = context.sections[2]
+    manifold = next(s for s in context.sections if s.key == "manifold")
     candidates = manifold.tables[0].rows
     gains = [float(r[4]) for r in candidates]
     assert gains == sorted(gains, reverse=True)

@@ -22,6 +22,7 @@ import torch
 from latentspace.api.common import Device, cached_codes, model_key, open_model
 from latentspace.api.edits import run_directions
 from latentspace.api.priors import fitted_gmm, store_prior, stored_prior
+from latentspace.data import ImageSet
 from latentspace.data.vocabulary import LABEL, Term, Vocabulary
 from latentspace.latent.codes import decode_latents
 from latentspace.latent.conditional import DEFAULT_GUIDANCE, ConditionalPrior
@@ -61,9 +62,10 @@ def conditional_config(latent_dim: int) -> DiffusionConfig:
 
 
 def fitted_conditional(run: Run, model: Autoencoder, config: DiffusionConfig | None = None,
-                       progress: Progress = NULL_PROGRESS) -> ConditionalPrior:
-    """The run's conditional prior: stored, or trained now on the encoded train split and its attributes."""
-    train, z = cached_codes(run, model, "train", progress)
+                       progress: Progress = NULL_PROGRESS, train: ImageSet | None = None) -> ConditionalPrior:
+    """The run's conditional prior: stored, or trained now on the encoded train split and its attributes.
+    ``train``: the train split when the caller holds it (loading the generated faces takes seconds)."""
+    train = train if train is not None else run.dataset("train")
     vocab = Vocabulary.of(train)
     if not vocab.attributes:
         raise ValueError(f"{run.path}: the data has no labels or factors to draw from a description")
@@ -72,6 +74,7 @@ def fitted_conditional(run: Run, model: Autoencoder, config: DiffusionConfig | N
     stored = stored_prior(run, CONDITIONAL_WEIGHTS, CONDITIONAL_META, key, ConditionalPrior.from_state)
     if stored is not None:
         return stored
+    _, z = cached_codes(run, model, "train", progress)
     start = time.perf_counter()
     prior = ConditionalPrior(config, tuple(len(a.values) for a in vocab.attributes))
     prior.fit(z, vocab.targets(train), progress)
@@ -98,8 +101,9 @@ def fill_conditions(vocab: Vocabulary, y_train: np.ndarray, terms: tuple[Term, .
 
 
 def _from_prior(run: Run, model: Autoencoder, vocab: Vocabulary, conditions: np.ndarray, terms: tuple[Term, ...],
-                guidance: float, seed: int, progress: Progress) -> np.ndarray:
-    prior = fitted_conditional(run, model, progress=progress)
+                guidance: float, seed: int, config: DiffusionConfig | None, progress: Progress,
+                train: ImageSet) -> np.ndarray:
+    prior = fitted_conditional(run, model, config, progress, train)
     return prior.sample(conditions, np.random.default_rng(seed), guidance=guidance)
 
 
@@ -126,7 +130,8 @@ def push(z: np.ndarray, direction: AttributeDirection, sign: float) -> np.ndarra
 
 
 def _from_directions(run: Run, model: Autoencoder, vocab: Vocabulary, conditions: np.ndarray,
-                     terms: tuple[Term, ...], guidance: float, seed: int, progress: Progress) -> np.ndarray:
+                     terms: tuple[Term, ...], guidance: float, seed: int, config: DiffusionConfig | None,
+                     progress: Progress, train: ImageSet) -> np.ndarray:
     z = fitted_gmm(run, model, seed=0, progress=progress).sample(len(conditions), np.random.default_rng(seed))
     directions = {d.name: d for d in run_directions(run, model, progress=progress)}
     for term in terms:
@@ -145,17 +150,19 @@ DRAW_METHODS: dict[str, tuple[str, Callable[..., np.ndarray]]] = {
 
 
 def draw_codes(run: Run, model: Autoencoder, description: str, n: int = 16, guidance: float = DEFAULT_GUIDANCE,
-               method: str = "prior", seed: int = 0, progress: Progress = NULL_PROGRESS) -> DrawResult:
-    """``draw`` for a run that is already open."""
+               method: str = "prior", seed: int = 0, progress: Progress = NULL_PROGRESS,
+               config: DiffusionConfig | None = None, train: ImageSet | None = None) -> DrawResult:
+    """``draw`` for a run that is already open; ``config``: the conditional prior's (None: conditional_config);
+    ``train``: the train split when the caller holds it (the explorer), else it is loaded."""
     if method not in DRAW_METHODS:
         raise ValueError(f"method must be one of {', '.join(DRAW_METHODS)}, got {method!r}")
     if not 1 <= n <= MAX_DRAW:
         raise ValueError(f"n must be in 1..{MAX_DRAW}, got {n}")
-    train, _ = cached_codes(run, model, "train", progress)
+    train = train if train is not None else run.dataset("train")
     vocab = Vocabulary.of(train)
     terms = vocab.parse(description)
     conditions = fill_conditions(vocab, vocab.targets(train), terms, n, np.random.default_rng(seed))
-    z = DRAW_METHODS[method][1](run, model, vocab, conditions, terms, float(guidance), seed, progress)
+    z = DRAW_METHODS[method][1](run, model, vocab, conditions, terms, float(guidance), seed, config, progress, train)
     snap = getattr(model.prior, "snap", None)
     if snap is not None:
         with torch.inference_mode():

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from latentspace.api.points import MAX_UPLOAD_BYTES, ImageTooLarge, NotAnImage
 from latentspace.explorer.batching import Batcher
 from latentspace.explorer.deps import decoded_batch
-from latentspace.explorer.routers import attributes, decode, interpolate, maps, upload
+from latentspace.explorer.routers import attributes, decode, describe, interpolate, maps, upload
 from latentspace.explorer.state import load_explorer
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 from latentspace.utils.version import __version__
@@ -59,7 +59,7 @@ def create_app(run_dir: str | Path, map_method: str = "pca", seed: int = 0,
                          static_url=DOCS_STATIC)
     app.state.explorer = explorer
     app.state.decoder = Batcher(partial(decoded_batch, explorer))
-    for module in (maps, decode, interpolate, attributes, upload):
+    for module in (maps, decode, interpolate, attributes, upload, describe):
         app.include_router(module.router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ImageTooLarge, _status(413))

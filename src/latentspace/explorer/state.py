@@ -18,11 +18,14 @@ import numpy as np
 
 from latentspace.api.calibration import Calibration, LocateOptions, stored_calibration
 from latentspace.api.common import cached_codes, open_model
+from latentspace.api.describing import fitted_readers
 from latentspace.api.edits import run_directions
 from latentspace.api.points import MAP_METHODS, LatentMap, cached_evaluator, cached_map
 from latentspace.data import ImageSet
 from latentspace.latent.codes import encode_images
+from latentspace.data.vocabulary import Vocabulary
 from latentspace.latent.directions import AttributeDirection
+from latentspace.latent.readers import AttributeReader
 from latentspace.metrics.evaluator import Evaluator
 from latentspace.models import Autoencoder
 from latentspace.train.run import Run
@@ -108,6 +111,9 @@ class Explorer:
         self._directions: list[AttributeDirection] | None = None
         self._evaluator: tuple[Evaluator | None] | None = None
         self._calibration: tuple[LocateOptions, Calibration] | None = None
+        self._readers: list[AttributeReader] | None = None
+        self.vocabulary = Vocabulary.of(train)
+        self.draw_lock = threading.Lock()  # one draw at a time: the first fits the conditional prior (a minute)
 
     @property
     def name(self) -> str:
@@ -149,6 +155,13 @@ class Explorer:
             if self._calibration is None:
                 self._calibration = stored_calibration(self.run, self.model)
             return self._calibration
+
+    def readers(self) -> list[AttributeReader]:
+        """The run's attribute readers: readers.json, fitted (seconds) and saved there on first use when absent."""
+        with self._lock:
+            if self._readers is None:
+                self._readers = fitted_readers(self.run, self.model)
+            return self._readers
 
     def encode(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (C, H, W) -> its posterior mean (D,)."""

@@ -57,6 +57,13 @@ class AttributeReader:
         self.score, self.chance, self.told, self.spread = score, chance, told, spread
         self._knn = None
 
+    @property
+    def kind(self) -> str:
+        """The model in words: 'logistic', 'ridge' or 'k-NN'."""
+        if self.method == "knn":
+            return f"{K}-NN"
+        return "logistic" if self.attribute.discrete else "ridge"
+
     def attach(self, z_train: np.ndarray, y_train: np.ndarray) -> "AttributeReader":
         """Give a k-NN reader its training codes (N, D) and values (N,) (NaN rows are dropped)."""
         if self.method == "knn":

@@ -2,18 +2,20 @@
 tables of formatted numbers, gathered from a run folder through the api functions and pictured by viz.
 
 Nothing here builds HTML; report.render turns a context into one page with a Jinja2 template. Every caption
-says what to look at and quotes the number measured for it. Sections follow ../shared/STORY.md: pixel space,
-the data, the manifold, the axes, generation, interpolation, edits, the evaluation, the run itself.
+says what to look at and quotes the number measured for it. Sections follow ../shared/STORY.md and are numbered
+here, in order: pixel space, the data, pixels or words, the manifold, the axes, generation, interpolation,
+edits, the evaluation, the run itself.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 
 from latentspace import api
 from latentspace.api.evaluate import EvaluateOptions
-from latentspace.report import measured, sections
+from latentspace.report import measured, sections, words
 from latentspace.report.parts import ReportContext, Section, Sources
 from latentspace.utils.files import read_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
@@ -21,7 +23,7 @@ from latentspace.utils.version import __version__
 
 
 SECTION_BUILDERS: tuple[Callable[[Sources], Section], ...] = (
-    sections.pixel_space, sections.data, sections.manifold, sections.axes, measured.generation,
+    sections.pixel_space, sections.data, words.words, sections.manifold, sections.axes, measured.generation,
     sections.interpolation, sections.edits, measured.evaluation, measured.run_itself,
 )
 
@@ -46,7 +48,8 @@ def build_context(
     for builder in SECTION_BUILDERS:
         if on_section is not None:
             on_section(builder.__name__.replace("_", " "))
-        built.append(builder(src))
+        section = builder(src)
+        built.append(replace(section, title=f"{len(built) + 1}. {section.title}"))
     data = src.config.get("data") or {}
     subtitle = (f"a {evaluation.objective} with a {evaluation.latent_dim}-d latent space, trained on "
                 f"{data.get('name') or evaluation.dataset}")

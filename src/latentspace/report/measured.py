@@ -38,13 +38,13 @@ def generation(src: Sources) -> Section:
             "or latent diffusion) samples where the data actually lies, and so makes more natural images than "
             "the prior alone.")
     if gen is None:
-        return Section("generation", "5. Generation", lead, tuple(figures),
+        return Section("generation", "Generation", lead, tuple(figures),
                        notes=("no labels or factors: there is no evaluator to measure sample quality with",))
     rows = tuple((s.name, f"{s.frechet:.2f}", f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.confidence:.3f}",
                   f"{s.seconds:.2f}") for s in (*gen.samplers, gen.floor))
     table = Table(gen.protocol, ("sampler", "Frechet distance (lower)", "precision (higher)", "recall (higher)",
                                  "evaluator confidence", "seconds"), rows)
-    return Section("generation", "5. Generation", lead, tuple(figures), (table,))
+    return Section("generation", "Generation", lead, tuple(figures), (table,))
 
 
 def evaluation(src: Sources) -> Section:
@@ -65,7 +65,7 @@ def evaluation(src: Sources) -> Section:
     lead = ("Far fewer axes than pixels describe an image. " +
             (f"The evaluator recognises the reconstructions as well as the originals: accuracy on reconstructions "
              f"{acc}." if recon else ""))
-    return Section("evaluation", "8. The evaluation", lead, (figure,), (table, how), ev.notes)
+    return Section("evaluation", "The evaluation", lead, (figure,), (table, how), ev.notes)
 
 
 def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
@@ -90,4 +90,4 @@ def run_itself(src: Sources) -> Section:
     config = Table("config.json: everything needed to rebuild the model and resume training", ("key", "value"),
                    tuple(_flatten(src.config)))
     lead = f"The run folder {src.run_dir} holds the weights, the config, the metrics and every cache this page used."
-    return Section("run", "9. The run itself", lead, figures, (times, config))
+    return Section("run", "The run itself", lead, figures, (times, config))

@@ -1,6 +1,6 @@
 """The report's sections, one function each, in the order of the story (../shared/STORY.md). Each reads the
 run through the api functions (caches included), draws with viz, and writes captions that quote its numbers.
-Sections 5-9 (the measured half) are in report.measured."""
+Generation, the evaluation and the run itself are in report.measured; pixels or words in report.words."""
 from __future__ import annotations
 
 import numpy as np
@@ -69,7 +69,7 @@ def pixel_space(src: Sources) -> Section:
     lead = (f"An image of {h}x{w}x{c_} has {own.n_axes:,} axes with 256 values each, so there are 256^{own.n_axes:,} "
             f"possible images: a number with {own.digits:,} digits. {own.axes_times_values:,} (axes x values) counts "
             "the (axis, value) pairs, not the images. Real images are a thin manifold inside this space.")
-    return Section("space", "1. Pixel space is enormous", lead, figures, (table,))
+    return Section("space", "Pixel space is enormous", lead, figures, (table,))
 
 
 # -- 2. the data -------------------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def data(src: Sources) -> Section:
     tables = (Table("What is known about each test image (value counts)", ("target", "values"), tuple(rows)),) if rows else ()
     lead = (f"The model learns from {len(src.train):,} training images and is judged on {len(test):,} test "
             "images it never saw.")
-    return Section("data", "2. The data", lead, (fig,), tables, notes)
+    return Section("data", "The data", lead, (fig,), tables, notes)
 
 
 # -- 3. the manifold ---------------------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def manifold(src: Sources) -> Section:
         notes = (f"no learning animation: {e}",)
     lead = ("The model maps every image to a point of a small latent space and back. Decoding a grid of points "
             "shows what lives where; the map of the test codes shows how the data is arranged.")
-    return Section("manifold", "3. The manifold", lead, tuple(figures), tables, notes)
+    return Section("manifold", "The manifold", lead, tuple(figures), tables, notes)
 
 
 # -- 4. the axes -------------------------------------------------------------------------------------------
@@ -163,14 +163,14 @@ def axes(src: Sources) -> Section:
               f"'holds' from {result.table.threshold if result.table else 0.2:g}, 'weak' when clearly above chance.",
               traversal_figure(result.grid, labels, result.values, min_tile=64))
     if result.table is None:
-        return Section("axes", "4. What each axis holds", "Each latent axis is a direction of change.", (fig,),
+        return Section("axes", "What each axis holds", "Each latent axis is a direction of change.", (fig,),
                        notes=("no labels or factors: which axis holds which factor cannot be measured",))
     t = result.table
     table = Table(f"Normalised mutual information of each axis with each factor (MIG {t.mig:.3f})", t.columns,
                   tuple(t.rows()))
     best = ", ".join(f"{n} in z{a} ({s:.2f})" for n, a, s in zip(t.factor_names, t.best_axis, t.best_score))
     lead = f"In a latent space each axis stands for an attribute, not a pixel. Best axis per factor: {best}."
-    return Section("axes", "4. What each axis holds", lead, (fig,), (table,))
+    return Section("axes", "What each axis holds", lead, (fig,), (table,))
 
 
 # -- 6. interpolation ----------------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def interpolation(src: Sources) -> Section:
                 f"({table.real_hf_share:.3f})", RealnessTable.HEADER, rows)
     lead = ("A generative model makes more natural images in latent space: between two images, the path through "
             "latent space passes through plausible images, the pixel cross-fade does not.")
-    return Section("interpolation", "6. Interpolation: pixel space against latent space", lead, figures, (tab,))
+    return Section("interpolation", "Interpolation: pixel space against latent space", lead, figures, (tab,))
 
 
 # -- 7. edits ------------------------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ def interpolation(src: Sources) -> Section:
 
 def edits(src: Sources) -> Section:
     ev = src.evaluation
-    title, lead = "7. Attribute edits", ("An attribute is a direction in latent space: moving a code along it "
+    title, lead = "Attribute edits", ("An attribute is a direction in latent space: moving a code along it "
                                          "adds or removes the attribute, and the evaluator checks that it did.")
     if not ev.edits:
         return Section("edits", title, lead, notes=("no attribute the evaluator can judge: no edits to measure",))

@@ -5,7 +5,7 @@ from typing import Literal
 
 import numpy as np
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from latentspace.api.points import (
     MAX_UPLOAD_BYTES,
@@ -45,6 +45,7 @@ class Info(BaseModel):
     neighbours: int
     max_upload_bytes: int
     max_upload_pixels: int
+    has_vocabulary: bool = Field(description="Whether the data has labels or factors to describe and draw with.")
 
 
 class MapOut(BaseModel):
@@ -75,7 +76,7 @@ def info(ex: ExplorerDep) -> Info:
         n_train=len(ex.train), n_test=len(ex.test), maps=list(ex.maps), default_map=ex.default_map,
         colourings=[ColouringInfo(name=c.name, kind=c.kind, names=list(c.names)) for c in ex.colourings.values()],
         default_colouring=default, neighbours=NEIGHBOURS, max_upload_bytes=MAX_UPLOAD_BYTES,
-        max_upload_pixels=MAX_UPLOAD_PIXELS,
+        max_upload_pixels=MAX_UPLOAD_PIXELS, has_vocabulary=bool(ex.vocabulary.attributes),
     )
 
 

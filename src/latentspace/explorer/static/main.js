@@ -1,6 +1,7 @@
 // The explorer page: a map to move through, the image under the pointer, a pinned image with attribute and
 // axis sliders, interpolation between two real images, and uploads. All data comes from the JSON API (api.js).
 import { get, latest, post, upload } from "./api.js";
+import { initDescribe, showDescription } from "./describe.js";
 import { MapView } from "./map.js";
 
 const $ = (id) => document.getElementById(id);
@@ -37,7 +38,7 @@ async function showMap(method) {
   legend(view.setColouring(state.colouring));
   $("map-inverse").textContent = `Positions become codes by ${state.map.inverse}.`;
   for (const [name, positions] of Object.entries(state.positions)) {
-    view.mark(name, positions?.[method], MARKS[name] || "#111", name !== "pinned");
+    view.mark(name, positions?.[method], MARKS[name] || "#111", shape(name));
   }
 }
 
@@ -58,10 +59,13 @@ function legend(entries) {
   }
 }
 
-function place(name, positions) {
+function place(name, positions, colour) {
   state.positions[name] = positions;
-  view.mark(name, positions?.[state.method], MARKS[name] || "#111", name !== "pinned");
+  if (colour) MARKS[name] = colour;
+  view.mark(name, positions?.[state.method], MARKS[name] || "#111", shape(name));
 }
+
+const shape = (name) => (name === "pinned" ? "cross" : name.startsWith("drawn") ? "square" : "ring");
 
 function pointer(event) {
   const r = $("map").getBoundingClientRect();
@@ -137,6 +141,8 @@ function pin(item, positions) {
   if (item.url) $("pinned-real").src = item.url;
   $("use-a").disabled = $("use-b").disabled = !item.ref;
   $("reset-sliders").disabled = false;
+  if (item.ref && state.info.has_vocabulary) showDescription($("pinned-description"), item.ref);
+  else $("pinned-description").textContent = "";
   resetSliders();
   place("pinned", positions);
 }
@@ -263,6 +269,7 @@ async function send(file) {
     const [x, y] = located.positions[state.method];
     $("upload-where").textContent = `lands at (${x.toFixed(3)}, ${y.toFixed(3)}) on the ${state.method} map (ring)`;
     showVerdict($("upload-verdict"), located);
+    if (state.info.has_vocabulary) showDescription($("upload-description"), located.ref);
     pinLocated(located, `upload ${located.ref.index} (${file.name})`);
   } catch (error) {
     fail(error);
@@ -308,6 +315,8 @@ async function start() {
   await colourBy(info.default_colouring);
   await showMap(info.default_map);
   await loadAttributes();
+  if (info.has_vocabulary) await initDescribe(place, say);
+  else $("draw-panel").hidden = true;
   document.body.dataset.ready = "true";
 }
 

@@ -85,8 +85,9 @@ export class MapView {
     return best;
   }
 
-  mark(name, position, colour, ring = false) {
-    if (position) this.markers[name] = { x: position[0], y: position[1], colour, ring };
+  // shape: "cross" (the pinned code), "ring" (a real image) or "square" (a drawn code, labelled by its number)
+  mark(name, position, colour, shape = "cross") {
+    if (position) this.markers[name] = { x: position[0], y: position[1], colour, shape };
     else delete this.markers[name];
     this.draw();
   }
@@ -126,12 +127,13 @@ export class MapView {
       g.strokeStyle = m.colour;
       g.lineWidth = 2;
       g.beginPath();
-      if (m.ring) g.arc(px, py, 7, 0, 2 * Math.PI);
+      if (m.shape === "ring") g.arc(px, py, 7, 0, 2 * Math.PI);
+      else if (m.shape === "square") g.rect(px - 4, py - 4, 8, 8);
       else { g.moveTo(px - 8, py); g.lineTo(px + 8, py); g.moveTo(px, py - 8); g.lineTo(px, py + 8); }
       g.stroke();
       g.fillStyle = m.colour;
       g.font = "11px system-ui, sans-serif";
-      g.fillText(name, px + 9, py - 6);
+      g.fillText(m.shape === "square" ? name.replace(/\D+/, "") : name, px + 9, py - 6);
     }
   }
 }
