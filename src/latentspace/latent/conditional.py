@@ -28,6 +28,7 @@ from latentspace.latent.diffusion import (
     cosine_alpha_bar,
     ddim_sample,
     diffusion_step,
+    load_denoiser,
     time_embedding,
     train_ema,
 )  # fmt: skip
@@ -160,13 +161,8 @@ class ConditionalPrior:
     @classmethod
     def from_state(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> "ConditionalPrior":
         prior = cls(DiffusionConfig.from_dict(meta["config"]), tuple(meta["classes"]), float(meta["drop"]))
-        net = ConditionalDenoiser(prior.config, prior.classes)
-        weights = {k.removeprefix("denoiser."): v for k, v in tensors.items() if k.startswith("denoiser.")}
-        expected = net.state_dict()
-        if set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected):
-            raise ValueError("conditional prior weights do not match its config")
-        net.load_state_dict(weights)
-        prior.denoiser_, prior.final_loss_ = net.eval(), float(meta.get("final_loss", np.nan))
+        prior.denoiser_ = load_denoiser(ConditionalDenoiser(prior.config, prior.classes), tensors, "conditional prior")
+        prior.final_loss_ = float(meta.get("final_loss", np.nan))
         for name in ("mean", "std", "cond_mean", "cond_std"):
             setattr(prior, name + "_", tensors[name].numpy())
         return prior

@@ -157,15 +157,21 @@ class DiffusionPrior:
     @classmethod
     def from_state(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> "DiffusionPrior":
         prior = cls(DiffusionConfig.from_dict(meta["config"]))
-        net = Denoiser(prior.config)
-        weights = {k.removeprefix("denoiser."): v for k, v in tensors.items() if k.startswith("denoiser.")}
-        expected = net.state_dict()
-        if set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected):
-            raise ValueError("diffusion prior weights do not match its config")
-        net.load_state_dict(weights)
-        prior.denoiser_, prior.final_loss_ = net.eval(), float(meta.get("final_loss", math.nan))
+        prior.denoiser_ = load_denoiser(Denoiser(prior.config), tensors, "diffusion prior")
+        prior.final_loss_ = float(meta.get("final_loss", math.nan))
         prior.mean_, prior.std_ = tensors["mean"].numpy(), tensors["std"].numpy()
         return prior
+
+
+def load_denoiser(net: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> nn.Module:
+    """``net`` (in eval mode) with the ``denoiser.*`` tensors of a stored prior; ValueError naming ``what`` when
+    their names or shapes are not the net's."""
+    weights = {k.removeprefix("denoiser."): v for k, v in tensors.items() if k.startswith("denoiser.")}
+    expected = net.state_dict()
+    if set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected):
+        raise ValueError(f"{what} weights do not match its config")
+    net.load_state_dict(weights)
+    return net.eval()
 
 
 def train_ema(net: nn.Module, cfg: DiffusionConfig, step: Callable[[torch.optim.Optimizer], torch.Tensor],
