@@ -217,8 +217,8 @@ def diffusion_step(net: nn.Module, optimizer: torch.optim.Optimizer, x0: torch.T
     return loss.detach()
 
 
-def ddim_sample(net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], shape: tuple[int, ...], generator: Generator, timesteps: int, steps: int,
-                eta: float = 1.0, x0_limit: float = X0_LIMIT) -> np.ndarray:
+def ddim_sample(net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], shape: tuple[int, ...],
+                generator: Generator, timesteps: int, steps: int, eta: float = 1.0, x0_limit: float = X0_LIMIT) -> np.ndarray:
     """Samples of shape (B, ...) from a noise-prediction network by DDIM's generalised sampler (Song et al. 2021)
     over ``steps`` evenly spaced steps of the cosine schedule of ``timesteps``: eta 0 is deterministic DDIM, 1
     adds DDPM's ancestral noise at every step. Every random draw comes from ``generator``; the predicted clean
