@@ -72,7 +72,7 @@ def test_draw_gives_images_codes_and_map_positions(client, faces):
     answer = client.post("/api/draw", json={"description": "mask on, no glasses", "seed": 4})
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert body["terms"] == ["mask on", "no glasses"] and body["method"] == "prior" and body["guidance"] == 2.0
+    assert body["terms"] == ["mask on", "no glasses"] and body["method"] == "prior" and body["guidance"] == 1.0
     assert len(body["images"]) == 8
     run, model = api.open_model(faces, "cpu")
     want = api.draw_codes(run, model, "mask on, no glasses", n=8, seed=4)

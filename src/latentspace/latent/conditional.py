@@ -36,7 +36,7 @@ from latentspace.latent.samplers import Generator
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 DROP = 0.15
-DEFAULT_GUIDANCE = 2.0
+DEFAULT_GUIDANCE = 1.0  # benchmarks/describe_draw.py: MNIST classes 0.973 and recall 0.71 at 1, recall 0.55 at 2
 
 
 class ConditionalDenoiser(Denoiser):
