@@ -40,7 +40,9 @@ from latentspace.utils.progress import NULL_PROGRESS
 
 VARIANTS = {  # name -> `latentspace train` options; "default" is what a user gets with none
     "default": [],
-    "old default": ["--arch", "plain", "--width", "16", "--batch-size", "128"],
+    "old default": ["--arch", "plain", "--width", "16", "--batch-size", "128", "--smallest-side", "4"],
+    "default 4x4": ["--smallest-side", "4"],
+    "default 8x8": ["--smallest-side", "8"],  # the default before the dense head read a 16x16 map
     "plain16": ["--arch", "plain", "--width", "16"],
     "resnet16": ["--arch", "resnet", "--width", "16"],
     "resnet32": ["--arch", "resnet", "--width", "32"],

@@ -1,6 +1,7 @@
 """The encoder/decoder families, their registry, the detail terms, and config round-trips for all of them."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from torch.testing import assert_close
 from latentspace.models import ARCHS, DETAIL_TERMS, OBJECTIVES, ModelConfig, build, load_model, save_model
 from latentspace.models.detail import ffl_term, ssim_term
 from latentspace.models.nets import default_arch
+from latentspace.models.nets import plain
 from latentspace.models.nets.resnet import ResBlock, SelfAttention, stage_plan
 
 TINY = dict(latent_dim=3, width=4, hidden=16)
@@ -63,6 +65,29 @@ def test_unset_family_and_width_resolve_from_the_registry():
     assert widths == {(1, 28, 28): 16, (3, 32, 32): 16, (1, 64, 64): 16, (3, 64, 64): 32, (3, 128, 128): 32}
 
 
+def test_plain_stages_halve_down_to_smallest_side():
+    side = {s: plain.stage_plan(ModelConfig(image_shape=(3, s, s), arch="plain", width=8)) for s in (28, 32, 64, 128)}
+    assert side == {28: ([8, 16], 7), 32: ([8, 16, 32], 4), 64: ([8, 16, 32, 64], 4), 128: ([8, 16, 32, 64, 64], 4)}
+    wide = {s: plain.stage_plan(ModelConfig(image_shape=(3, s, s), arch="plain", width=8, smallest_side=16))
+            for s in (32, 64)}
+    assert wide == {32: ([8], 16), 64: ([8, 16], 16)}
+    model = build(ModelConfig(image_shape=(3, 64, 64), arch="plain", smallest_side=16, **TINY))
+    assert model.decode(model.encode(images(2, (3, 64, 64))).mean).shape == (2, 3, 64, 64)
+
+
+def test_runs_written_before_smallest_side_load_with_the_plan_their_weights_have(tmp_path, monkeypatch):
+    for arch in ARCHS:
+        legacy = ARCHS[arch].legacy_smallest
+        save_model(build(ModelConfig(image_shape=(3, 64, 64), arch=arch, smallest_side=legacy, **TINY)), tmp_path)
+        config = json.loads((tmp_path / "config.json").read_text())
+        del config["model"]["smallest_side"]
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        # a later default must not change the shape that an old run's weights are read into
+        monkeypatch.setitem(ARCHS, arch, dataclasses.replace(ARCHS[arch], default_smallest=lambda side: 16))
+        assert ModelConfig(image_shape=(3, 64, 64), arch=arch).smallest_side == 16
+        assert load_model(tmp_path).config.smallest_side == legacy
+
+
 def test_runs_written_before_the_arch_field_load_as_plain(tmp_path):
     model = build(ModelConfig(image_shape=(3, 64, 64), arch="plain", **TINY))
     save_model(model, tmp_path)
@@ -76,7 +101,8 @@ def test_runs_written_before_the_arch_field_load_as_plain(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, field",
     [(dict(arch="unet"), "arch"), (dict(attention=True, arch="plain"), "attention"), (dict(ssim_weight=-1.0), "ssim"),
-     (dict(ffl_weight=float("nan")), "ffl_weight"), (dict(attention=1), "attention"), (dict(width=0), "width")],
+     (dict(ffl_weight=float("nan")), "ffl_weight"), (dict(attention=1), "attention"), (dict(width=0), "width"),
+     (dict(smallest_side=28), "smallest_side"), (dict(smallest_side=7.0), "smallest_side")],
 )
 def test_new_fields_are_validated_by_name(kwargs, field):
     with pytest.raises(ValueError, match=field):
@@ -149,10 +175,10 @@ def test_cli_trains_each_family_with_a_detail_term_and_help_lists_the_registries
         out = tmp_path / arch
         result = runner.invoke(app, ["train", "--data", "faces", "--n", "64", "--size", "32", "--latent-dim", "2",
                                      "--arch", arch, "--width", "4", "--hidden", "16", "--ssim", "0.5",
-                                     "--epochs", "1", "--out", str(out), "--threads", "1"])
+                                     "--smallest-side", "8", "--epochs", "1", "--out", str(out), "--threads", "1"])
         assert result.exit_code == 0, result.output
         config = open_run(out).model_config
-        assert (config.arch, config.width, config.ssim_weight) == (arch, 4, 0.5)
+        assert (config.arch, config.width, config.ssim_weight, config.smallest_side) == (arch, 4, 0.5, 8)
         (record,) = open_run(out).metrics()
         assert record["test_detail_ssim"] > 0  # logged, and part of the loss, not the ELBO
         assert record["test_loss"] == pytest.approx(-record["test_elbo"] + record["test_detail_ssim"], rel=1e-4)

@@ -68,6 +68,8 @@ class ModelConfig:
     likelihood: 'bernoulli' or 'gaussian'; None picks from the channels (see default_likelihood).
     sigma: Gaussian std; None learns one scalar log-sigma. binarize: dynamic binarisation of Bernoulli targets in training.
     width: channels of the first stage (None: the family's default for the image side). hidden: dense head width.
+    smallest_side: stride-2 stages halve the image until its side is at most this; the dense head reads that
+    map (None: the family's default for the image side; runs saved before the field used the family's legacy one).
     attention: self-attention at the lowest resolution ('resnet' only).
     ssim_weight, ffl_weight: detail-keeping terms added to the training loss (models.detail), 0 = off.
     gan_weight: a PatchGAN adversary on the reconstructions (models.adversary), 0 = off; gan_start: optimiser
@@ -87,6 +89,7 @@ class ModelConfig:
     binarize: bool = False
     width: int | None = None
     hidden: int = 256
+    smallest_side: int | None = None
     arch: str | None = None
     attention: bool = False
     ssim_weight: float = 0.0
@@ -124,6 +127,11 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
         if self.width is None:
             object.__setattr__(self, "width", ARCHS[self.arch].default_width(shape))
+        if self.smallest_side is None:
+            object.__setattr__(self, "smallest_side", ARCHS[self.arch].default_smallest(shape[1]))
+        if not 1 <= self.smallest_side < shape[1]:
+            raise ValueError(f"ModelConfig.smallest_side must be in 1..{shape[1] - 1} (below the image side), "
+                             f"got {self.smallest_side}")
         if self.attention and self.arch != "resnet":
             raise ValueError(f"ModelConfig.attention needs arch 'resnet', got {self.arch!r}")
         if self.likelihood is None:
@@ -150,8 +158,9 @@ class ModelConfig:
         """JSON gives 16.0 for 16 and null for anything: catch those here, not deep inside torch."""
         if not isinstance(self.image_shape, (tuple, list)) or not all(_is_int(s) for s in self.image_shape):
             raise ValueError(f"ModelConfig.image_shape must be three integers, got {self.image_shape!r}")
-        for name in ("latent_dim", "width", "hidden", "gan_start", "gan_width", *FAMILY_INTS):
-            if not _is_int(getattr(self, name)) and not (name == "width" and self.width is None):
+        for name in ("latent_dim", "width", "hidden", "smallest_side", "gan_start", "gan_width", *FAMILY_INTS):
+            if not _is_int(getattr(self, name)) and not (name in ("width", "smallest_side") and
+                                                         getattr(self, name) is None):
                 raise ValueError(f"ModelConfig.{name} must be an integer, got {getattr(self, name)!r}")
         for name in ("beta", "alpha", "gamma", "sigma", *DETAIL_FLOATS, *FAMILY_FLOATS):
             value = getattr(self, name)
@@ -187,5 +196,8 @@ class ModelConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"model config has unknown fields {sorted(unknown)}; known: {sorted(known)}")
-        # Runs written before there was a choice of family all used the plain one.
-        return cls(**{"arch": "plain", **d, "image_shape": tuple(d.get("image_shape", (1, 28, 28)))})
+        # Runs written before there was a choice of family all used the plain one, and before smallest_side
+        # was a setting, the family's legacy stage plan: their weights have that shape.
+        arch = d.get("arch", "plain")
+        legacy = {"smallest_side": ARCHS[arch].legacy_smallest} if arch in ARCHS else {}
+        return cls(**{"arch": "plain", **legacy, **d, "image_shape": tuple(d.get("image_shape", (1, 28, 28)))})

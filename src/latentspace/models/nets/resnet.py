@@ -28,7 +28,7 @@ def norm(channels: int) -> nn.GroupNorm:
 
 def stage_plan(config) -> tuple[list[int], int]:
     """Channels of each stage (the stem's first) and the final feature-map side."""
-    n = halvings(config.image_shape[1], SMALLEST_SIDE)
+    n = halvings(config.image_shape[1], config.smallest_side)
     channels = [config.width * MULTIPLIERS[min(i, len(MULTIPLIERS) - 1)] for i in range(n)]
     return channels, config.image_shape[1] // 2**n
 
@@ -93,4 +93,6 @@ RESNET = Arch(
     encoder=encoder,
     decoder=decoder,
     default_width=lambda image_shape: 32,
+    default_smallest=lambda side: SMALLEST_SIDE,
+    legacy_smallest=SMALLEST_SIDE,
 )
