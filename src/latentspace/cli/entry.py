@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
+from latentspace.utils.heap import keep_freed_memory
 from latentspace.utils.threads import USER_SETTINGS, ThreadPlan, others_busy_cores, plan_threads
 
 # OpenMP reads its settings once, when torch loads it: the thread plan (utils.threads) is made before that. A quiet
@@ -21,6 +22,7 @@ def prepare_environment() -> ThreadPlan:
     busy = None if any(os.environ.get(k) is not None for k in USER_SETTINGS) else others_busy_cores()
     PLAN = plan_threads(os.cpu_count() or 1, busy, os.environ)
     os.environ.update(PLAN.env)
+    keep_freed_memory()  # before torch allocates anything
     return PLAN
 
 
