@@ -17,7 +17,7 @@ FAULTS = (
     "torch.ones(1).add_(1)\n"
     "def faults(): return resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
     "before = faults()\n"
-    "for _ in range(20):\n"
+    "for _ in range(60):\n"
     "    torch.empty(16 << 20).fill_(1.0)  # 64 MB, above glibc's largest default mmap threshold\n"
     "print(faults() - before)\n"
 )
@@ -34,8 +34,8 @@ def faults(**env: str) -> int:
 def test_a_reallocated_buffer_faults_its_pages_once_not_every_time():
     kept = faults()
     default = faults(MALLOC_TOP_PAD_="131072")  # glibc's own default: a user setting, so the script leaves malloc be
-    assert default > 15 * PAGES  # every one of the 20 buffers is a fresh mapping
-    assert kept < 3 * PAGES
+    assert default > 50 * PAGES  # every one of the 60 buffers is a fresh mapping
+    assert kept < 10 * PAGES  # the heap grows to hold a few of them, then serves every later one
 
 
 def test_users_malloc_settings_win():
