@@ -40,9 +40,9 @@ from latentspace.utils.progress import NULL_PROGRESS
 
 VARIANTS = {  # name -> `latentspace train` options; "default" is what a user gets with none
     "default": [],
-    "old default": ["--arch", "plain", "--width", "16", "--batch-size", "128", "--smallest-side", "4"],
-    "default 4x4": ["--smallest-side", "4"],
-    "default 8x8": ["--smallest-side", "8"],  # the default before the dense head read a 16x16 map
+    "old default": ["--arch", "plain", "--width", "16", "--batch-size", "128"],
+    "default 8x8": ["--smallest-side", "8"],  # the dense head reads an 8x8 map instead of 4x4
+    "default 16x16": ["--smallest-side", "16"],
     "plain16": ["--arch", "plain", "--width", "16"],
     "resnet16": ["--arch", "resnet", "--width", "16"],
     "resnet32": ["--arch", "resnet", "--width", "32"],

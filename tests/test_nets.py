@@ -83,7 +83,7 @@ def test_runs_written_before_smallest_side_load_with_the_plan_their_weights_have
         del config["model"]["smallest_side"]
         (tmp_path / "config.json").write_text(json.dumps(config))
         # a later default must not change the shape that an old run's weights are read into
-        monkeypatch.setitem(ARCHS, arch, dataclasses.replace(ARCHS[arch], default_smallest=lambda side: 16))
+        monkeypatch.setitem(ARCHS, arch, dataclasses.replace(ARCHS[arch], default_smallest=16))
         assert ModelConfig(image_shape=(3, 64, 64), arch=arch).smallest_side == 16
         assert load_model(tmp_path).config.smallest_side == legacy
 

@@ -37,8 +37,7 @@ out = Console()  # results on stdout; the progress bar is on stderr
 # CLI option -> (config, field). None means "not given": the dataclass default (or the run's value) applies.
 MODEL_OPTIONS = {"latent_dim": "latent_dim", "beta": "beta", "alpha": "alpha", "gamma": "gamma",
                  "likelihood": "likelihood", "width": "width", "hidden": "hidden", "smallest_side": "smallest_side",
-                 "binarize": "binarize",
-                 "arch": "arch", "attention": "attention", "ssim": "ssim_weight", "ffl": "ffl_weight",
+                 "binarize": "binarize", "arch": "arch", "attention": "attention", "ssim": "ssim_weight", "ffl": "ffl_weight",
                  "gan": "gan_weight", "gan_start": "gan_start", "gan_width": "gan_width", **fam.OPTIONS}
 TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed", "hflip": "hflip",
                  "early_stop": "early_stop", "minutes": "minutes", "precision": "precision"}

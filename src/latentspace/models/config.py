@@ -69,7 +69,7 @@ class ModelConfig:
     sigma: Gaussian std; None learns one scalar log-sigma. binarize: dynamic binarisation of Bernoulli targets in training.
     width: channels of the first stage (None: the family's default for the image side). hidden: dense head width.
     smallest_side: stride-2 stages halve the image until its side is at most this; the dense head reads that
-    map (None: the family's default for the image side; runs saved before the field used the family's legacy one).
+    map (None: the family's default; runs saved before the field used the family's legacy one).
     attention: self-attention at the lowest resolution ('resnet' only).
     ssim_weight, ffl_weight: detail-keeping terms added to the training loss (models.detail), 0 = off.
     gan_weight: a PatchGAN adversary on the reconstructions (models.adversary), 0 = off; gan_start: optimiser
@@ -128,7 +128,7 @@ class ModelConfig:
         if self.width is None:
             object.__setattr__(self, "width", ARCHS[self.arch].default_width(shape))
         if self.smallest_side is None:
-            object.__setattr__(self, "smallest_side", ARCHS[self.arch].default_smallest(shape[1]))
+            object.__setattr__(self, "smallest_side", ARCHS[self.arch].default_smallest)
         if not 1 <= self.smallest_side < shape[1]:
             raise ValueError(f"ModelConfig.smallest_side must be in 1..{shape[1] - 1} (below the image side), "
                              f"got {self.smallest_side}")

@@ -11,7 +11,6 @@ The price is resident memory: freed blocks stay with the process until it exits,
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from collections.abc import Mapping
 
@@ -25,13 +24,9 @@ def keep_freed_memory(environ: Mapping[str, str] = os.environ) -> bool:
     when the user tuned malloc through its environment variables (theirs win)."""
     if any(environ.get(name) is not None for name in USER_SETTINGS):
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and macOS have no mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the C library already loaded into this process
+    except (OSError, AttributeError):  # macOS and Windows have no mallopt
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_BYTES))

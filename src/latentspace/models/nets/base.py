@@ -12,8 +12,8 @@ from torch import nn
 class Arch:
     """A network family. encoder(config, n_out): (B, C, H, W) in [0, 1] -> (B, n_out); decoder(config):
     (B, D) -> (B, C, H, W) likelihood parameters. default_width(image_shape): the first stage's channels
-    for images of that (C, H, W) shape when the user gives none. default_smallest(side): the side down to
-    which stride-2 stages halve the image (the map the dense head reads) when the user gives none;
+    for images of that (C, H, W) shape when the user gives none. default_smallest: the side down to which
+    stride-2 stages halve the image (the map the dense head reads) when the user gives none;
     legacy_smallest: the one that runs written before it was a setting used."""
 
     name: str
@@ -21,7 +21,7 @@ class Arch:
     encoder: Callable[..., nn.Module]
     decoder: Callable[..., nn.Module]
     default_width: Callable[[tuple[int, int, int]], int]
-    default_smallest: Callable[[int], int]
+    default_smallest: int
     legacy_smallest: int
 
 

@@ -17,12 +17,10 @@ from latentspace.models.nets.base import Arch, StageDecoder, StageEncoder, dense
 # and 0.929 for 4x4, in about three quarters of the time per epoch, but the middle frames of latent paths fell
 # onto the real manifold 0.48-0.63 of the time instead of 0.74-0.79 (a pixel cross-fade's: 0.35); 8x8 sat
 # between (31.9 dB, 0.62-0.64). Latent paths that stay on the manifold are the point, so the default keeps
-# 7 (-> 4x4 from 32 px, 7x7 at 28 px); --smallest-side 16 is the sharper choice for reconstruction alone.
-LEGACY_SMALLEST = 7
+# 7 (-> 4x4 from 32 px, 7x7 at 28 px), which runs saved before the setting also used; --smallest-side 16 is
+# the sharper choice for reconstruction alone.
+SMALLEST_SIDE = 7
 
-
-def default_smallest(side: int) -> int:
-    return LEGACY_SMALLEST
 # Width 16 is the fastest to a given MNIST ELBO (benchmarks/time_to_quality.py); on RGB faces at 64 px
 # (12,288 values an image) width 32 reaches a given PSNR in half the CPU time of width 16, and width 64 is
 # slower again (benchmarks/picture_quality.py). Smaller images (RGB 32 px, grey 64 px: 3,072 and 4,096
@@ -73,6 +71,6 @@ PLAIN = Arch(
     encoder=encoder,
     decoder=decoder,
     default_width=default_width,
-    default_smallest=default_smallest,
-    legacy_smallest=LEGACY_SMALLEST,
+    default_smallest=SMALLEST_SIDE,
+    legacy_smallest=SMALLEST_SIDE,
 )

@@ -93,6 +93,6 @@ RESNET = Arch(
     encoder=encoder,
     decoder=decoder,
     default_width=lambda image_shape: 32,
-    default_smallest=lambda side: SMALLEST_SIDE,
+    default_smallest=SMALLEST_SIDE,
     legacy_smallest=SMALLEST_SIDE,
 )
