@@ -7,10 +7,19 @@ from latentspace.utils.version import __version__
 
 
 def load(run_dir, device="cpu"):
-    """The trained model of a run folder, in eval mode on ``device`` (see latentspace.api.load)."""
+    """The trained model of a run folder or of a pretrained ``zoo:NAME``, in eval mode on ``device`` (see
+    latentspace.api.load)."""
     from latentspace.api import load as _load  # imported on use: the API pulls in sklearn and matplotlib
 
     return _load(run_dir, device)
+
+
+def explore(run_dir, map_method="pca"):
+    """From a notebook: the explorer of a run (or zoo:NAME) on a free local port, shown inline; see
+    latentspace.notebook.explore."""
+    from latentspace.notebook import explore as _explore
+
+    return _explore(run_dir, map_method=map_method)
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +36,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'latentspace' has no attribute {name!r}")
 
 
-__all__ = ["ImageSet", "load_data", "load", "__version__"]
+__all__ = ["ImageSet", "load_data", "load", "explore", "__version__"]

@@ -25,6 +25,7 @@ from latentspace.metrics.framing import FramingModel
 from latentspace.metrics.ood import ALL_SCORES, COMBINED, SCORES, ManifoldScores, combined_score, manifold_scores
 from latentspace.models import Autoencoder
 from latentspace.train.run import Run
+from latentspace.train.zoo import resolve_run
 from latentspace.utils.files import read_json, safetensors_metadata, save_safetensors, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
@@ -103,7 +104,7 @@ def score_images(run: Run, model: Autoencoder, images: np.ndarray, options: Loca
 
 
 def calibration_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / CALIBRATION_FILE
+    return resolve_run(run_dir) / CALIBRATION_FILE
 
 
 def _calibration_key(run: Run, n_images: int, options: LocateOptions) -> dict[str, str]:

@@ -24,6 +24,7 @@ from latentspace.metrics import evaluator as evaluator_module
 from latentspace.metrics.evaluator import Evaluator, EvaluatorConfig
 from latentspace.models import Autoencoder
 from latentspace.train.run import MODEL, Run, open_run
+from latentspace.train.zoo import resolve_run
 from latentspace.utils.files import CHECKSUM_KEY, read_safetensors, safetensors_metadata, save_safetensors
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
@@ -40,6 +41,7 @@ def load(run_dir: str | Path, device: Device = "cpu") -> Autoencoder:
     return open_run(run_dir).model(device)
 
 def open_model(run_dir: str | Path, device: Device) -> tuple[Run, Autoencoder]:
+    """The opened run and its model on ``device`` (ValueError if it is not a run)."""
     run = open_run(run_dir)
     return run, run.model(device)
 
@@ -88,7 +90,8 @@ def model_key(run: Run) -> dict[str, str]:
 
 
 def codes_path(run_dir: str | Path, split: str) -> Path:
-    return Path(run_dir) / f"codes_{split}.safetensors"
+    """Where the codes cache of ``split`` lives beside the run."""
+    return resolve_run(run_dir) / f"codes_{split}.safetensors"
 
 
 def read_keyed(

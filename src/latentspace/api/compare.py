@@ -21,6 +21,7 @@ from latentspace.api.priors import model_prior, on_codebook, stored_diffusion
 from latentspace.api.measures import sample_images
 from latentspace.latent.codes import decode_latents
 from latentspace.train.run import open_run
+from latentspace.train.zoo import resolve_run
 from latentspace.utils.files import read_json, write_json, write_npz
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
@@ -53,7 +54,7 @@ def compare(run_dirs: list[str | Path], options: EvaluateOptions | None = None, 
             progress: Progress = NULL_PROGRESS) -> Comparison:
     """The comparison of ``run_dirs`` (at least one). ``options``: the protocol to measure
     under; None takes the one the cached evaluations share (the defaults when none is cached)."""
-    paths = [Path(p) for p in run_dirs]
+    paths = [resolve_run(p) for p in run_dirs]
     if not paths:
         raise ValueError("compare needs at least one run folder")
     seen = [p.resolve() for p in paths]

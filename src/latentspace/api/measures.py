@@ -67,7 +67,7 @@ def binarize(images: np.ndarray, seed: int) -> np.ndarray:
     return np.where(rng.random(images.shape) < images / 255.0, 255, 0).astype(np.uint8)
 
 
-def _iw_subset(n: int, iw_n: int, seed: int) -> np.ndarray:
+def iw_subset(n: int, iw_n: int, seed: int) -> np.ndarray:
     if iw_n >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=iw_n, replace=False))
@@ -87,7 +87,7 @@ def reconstruction(
     generator = torch.Generator(device).manual_seed(seed)
     elbo = elbo_nats(model, test.images, generator=generator)
     variational = model.config.is_variational
-    subset = test.images[_iw_subset(len(test), iw_n, seed)]
+    subset = test.images[iw_subset(len(test), iw_n, seed)]
     batch = max(1, 20000 // iw_k)
     iw = None
     if variational:

@@ -47,6 +47,7 @@ from latentspace.metrics.evaluator import (
     load_evaluator,
 )
 from latentspace.train.run import Run
+from latentspace.train.zoo import resolve_run
 from latentspace.utils.files import read_json, save_safetensors
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
@@ -141,7 +142,7 @@ def _subsample(n: int, max_points: int, seed: int) -> np.ndarray:
 
 
 def map_path(run_dir: str | Path, method: str) -> Path:
-    return Path(run_dir) / f"map_{method}.safetensors"
+    return resolve_run(run_dir) / f"map_{method}.safetensors"
 
 
 def _map_key(run: Run, method: str, n_codes: int, seed: int) -> dict[str, str]:

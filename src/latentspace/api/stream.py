@@ -151,7 +151,7 @@ def encode_folder(
     out_dir = Path(out_dir)
     key = {"source": str(plan.scan.root), "files_sha256": _files_digest(plan), "n_files": len(plan.files),
            "shard_size": shard_size, "format": fmt, "image_shape": list(shape), "sample": sample,
-           "seed": seed if sample else None, "run": str(Path(run_dir).resolve()), **model_key(run)}
+           "seed": seed if sample else None, "run": str(run.path.resolve()), **model_key(run)}
     header = {"latent_dim": int(model.config.latent_dim), "class_names": list(plan.scan.class_names),
               "factor_names": list(plan.factor_names),
               "factor_values": {k: list(v) for k, v in plan.factor_values.items()}}

@@ -25,6 +25,7 @@ from latentspace.cli.console import RichProgress
 from latentspace.cli.report import make_report
 from latentspace.models.objectives import OBJECTIVES
 from latentspace.train.run import is_run_folder, open_run
+from latentspace.train.zoo import PREFIX, resolve_run, zoo_model
 from latentspace.utils.device import pick_device
 
 out = Console()
@@ -64,12 +65,18 @@ def demo_command(
     model: Annotated[str, typer.Option("--model", help=f"Objective: {', '.join(OBJECTIVES)} (see train --help).")] = "vae",
     diffusion_steps: Annotated[int, typer.Option("--diffusion-steps", help="Training steps of the latent "
                                                  "diffusion prior.")] = DEMO_EVALUATION.diffusion_steps,
+    pretrained: Annotated[bool, typer.Option("--zoo", "--pretrained", help="Tell the story from the pretrained "
+                                             "model of --data (`latentspace zoo`): no training, every measure "
+                                             "already cached, about 30 s.")] = False,
     open_: Annotated[bool, typer.Option("--open", help="Open the report in the default browser at the end.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
 ) -> None:
     """Train a model on a dataset, draw every latent-space figure and end with one HTML report of the story."""
     started = time.perf_counter()
     options = replace(DEMO_EVALUATION, diffusion_steps=diffusion_steps)
+    if pretrained:
+        _pretrained(out_dir, data_name, device, open_, started)
+        return
     out_dir.mkdir(parents=True, exist_ok=True)
     is_folder = Path(data_name).is_dir()
     if size is None and (data_name == "faces" or is_folder):
@@ -91,8 +98,33 @@ def demo_command(
     space.space(shape=f"{h}x{w}x{c}", levels=256, latent_dim=latent_dim, steps=10,
                 dataset_size=len(run.dataset("train")))
     _figures(run_dir, figures, device, data_name == "faces")
+    _finish(run_dir, figures, out_dir, device, options, open_, started)
+
+
+def _pretrained(out_dir: Path, data_name: str, device: str, open_: bool, started: float) -> None:
+    """The demo from the shipped model of ``data_name``: its story, drawn from caches, with no training."""
+    run_dir = resolve_run(f"{PREFIX}{data_name}")  # an unknown name: a one-line error listing the zoo
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = out_dir / "figures"
+    run = open_run(run_dir)
+    c, h, w = run.model_config.image_shape
+    _step(f"1-2. The pretrained model {PREFIX}{data_name}, and how big pixel space is")
+    out.print(zoo_model(data_name).summary(), markup=False, highlight=False)
+    space.space(shape=f"{h}x{w}x{c}", levels=256, latent_dim=run.model_config.latent_dim, steps=10,
+                dataset_size=len(run.dataset("train")))
+    _figures(run_dir, figures, device, data_name == "faces")
+    _finish(run_dir, figures, out_dir, device, None, open_, started)
+
+
+def _finish(run_dir: Path, figures: Path, out_dir: Path, device: str, options: EvaluateOptions | None,
+            open_: bool, started: float) -> None:
+    """Steps 8 and 9: the measures (``options`` None: whatever the run has cached) and the report."""
     _step("8. Measuring it all: reconstruction, likelihood, compression, samples, axes, edits")
-    evaluate.print_evaluation(api.evaluate(run_dir, options, device=pick_device(device), progress=RichProgress()))
+    evaluation = api.cached_evaluation(run_dir, None) if options is None else None
+    if evaluation is None:
+        evaluation = api.evaluate(run_dir, options or DEMO_EVALUATION, device=pick_device(device),
+                                  progress=RichProgress())
+    evaluate.print_evaluation(evaluation)
     _step("9. One page with the whole story")
     report = make_report(run_dir, out_dir / "report.html", device, options)
     url = report.resolve().as_uri()

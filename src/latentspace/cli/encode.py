@@ -29,6 +29,7 @@ from latentspace.latent.codes_table import columns_of, read_codes_parquet, requi
 from latentspace.latent.shards import read_shards
 from latentspace.models import Autoencoder
 from latentspace.train import Run, open_run
+from latentspace.train.zoo import PREFIX, is_zoo_ref, resolve_run, zoo_models
 from latentspace.utils.device import pick_device
 from latentspace.utils.files import write_npz
 
@@ -36,7 +37,17 @@ MAX_CODES_BYTES = 1 << 30  # 1 GiB: 16M codes of 16 dims; far beyond any run, fa
 
 out = Console()
 
-RunArg = Annotated[Path, typer.Argument(help="Run folder written by `latentspace train`.")]
+RunArg = Annotated[Path, typer.Argument(
+    help="Run folder written by `latentspace train`, or zoo:NAME for a pretrained one (`latentspace zoo`).",
+    callback=lambda value: run_path(value))]
+
+
+def run_path(value: Path) -> Path:
+    """A RUN argument as a folder: a known ``zoo:NAME`` -> the pretrained run's cached copy. An unknown name
+    stays as typed for the verb's open_run, whose ValueError is the CLI's one-line error listing the zoo (an
+    error raised here would be a boxed usage text)."""
+    name = str(value)[len(PREFIX):] if is_zoo_ref(value) else None
+    return resolve_run(value) if name in zoo_models() else value
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder holding the dataset files "
                                                   "(default: the run's).")]

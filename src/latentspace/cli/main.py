@@ -20,7 +20,7 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "data", "space", "train", "encode", "decode", "reconstruct", "prior", "sample", "interpolate",
     "manifold", "evolution", "attributes", "edit", "traverse", "describe", "locate", "ood", "export", "evaluate", "report",
-    "compare", "sweep", "explore", "demo",
+    "compare", "sweep", "explore", "zoo", "demo",
 )
 
 

@@ -17,6 +17,7 @@ from latentspace import api
 from latentspace.api.evaluate import EvaluateOptions
 from latentspace.report import measured, sections, words
 from latentspace.report.parts import ReportContext, Section, Sources
+from latentspace.train.zoo import resolve_run, zoo_name_of
 from latentspace.utils.files import read_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 from latentspace.utils.version import __version__
@@ -36,7 +37,7 @@ def build_context(
     these options (None: any options) for the current weights, else it is measured (and cached) first, with
     the default options when none are given. on_section(title) is called before each section, for a terminal
     to say where it is."""
-    run_dir = Path(run_dir)
+    run_dir = resolve_run(run_dir)
     evaluation = api.cached_evaluation(run_dir, None) if options is None else None
     if evaluation is None:
         evaluation = api.evaluate(run_dir, options or EvaluateOptions(), device=device, progress=progress)
@@ -51,7 +52,10 @@ def build_context(
         section = builder(src)
         built.append(replace(section, title=f"{len(built) + 1}. {section.title}"))
     data = src.config.get("data") or {}
+    zoo_name = zoo_name_of(run_dir)
+    origin = (f"pretrained: zoo:{zoo_name}, shipped in the package, so nothing was trained for this page"
+              if zoo_name else "trained by you: the run folder below")
     subtitle = (f"a {evaluation.objective} with a {evaluation.latent_dim}-d latent space, trained on "
-                f"{data.get('name') or evaluation.dataset}")
+                f"{data.get('name') or evaluation.dataset} ({origin})")
     return ReportContext(title="What is latent space?", subtitle=subtitle, run=str(run_dir), version=__version__,
                          created=time.strftime("%Y-%m-%d %H:%M"), sections=tuple(built))

@@ -21,6 +21,7 @@ from latentspace.data import ImageSet
 from latentspace.data import load as load_data
 from latentspace.models import Autoencoder, ModelConfig, load_model
 from latentspace.train.config import TrainConfig
+from latentspace.train.zoo import resolve_run
 from latentspace.utils.files import (
     append_jsonl,
     read_json,
@@ -92,8 +93,9 @@ class Run:
 
 
 def open_run(run_dir: str | Path) -> Run:
-    """Open an existing run folder; a folder that is not one raises ValueError saying why."""
-    path = Path(run_dir).expanduser()
+    """Open an existing run folder, or a pretrained one named ``zoo:NAME`` (train.zoo); a folder that is not one
+    raises ValueError saying why."""
+    path = resolve_run(run_dir)
     if not path.is_dir():
         raise ValueError(f"{path}: no such run folder")
     if not (path / CONFIG).is_file():
