@@ -16,7 +16,7 @@ from latentspace.latent.directions import AttributeDirection
 from latentspace.latent.manifold import prior_quantile_grid, project_2d
 from latentspace.latent.samplers import GMMSampler
 from latentspace.metrics.evaluator import EvaluatorConfig, dataset_heads
-from latentspace.metrics.realness import PATHS
+from latentspace.metrics.realness import PATHS, pair_table
 from latentspace.viz.animate import evolution_frames
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -87,6 +87,39 @@ def test_interpolation_table_has_three_finite_rows(mnist2):
         assert all(math.isfinite(v) for v in values)
     pixel = table.summaries[0]
     assert pixel.nearest_distance > 0  # a cross-fade of two digits is no training image
+
+
+def test_interpolation_table_is_cached_per_weights_and_arguments(mnist2, quick_evaluator, monkeypatch):
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["seed"])
+        return pair_table(*args, **kwargs)
+
+    monkeypatch.setattr(api.paths, "pair_table", counting)
+    (mnist2 / api.paths.PAIRS_FILE).unlink(missing_ok=True)
+    first = api.interpolation_table(mnist2, n_pairs=4, steps=5)
+    again = api.interpolation_table(mnist2, n_pairs=4, steps=5)
+    assert calls == [0] and again.rows() == first.rows() and again.middle == first.middle
+    for path in PATHS:
+        for score, curve in first.curves[path].items():
+            np.testing.assert_allclose(again.curves[path][score], curve, rtol=1e-12)
+    api.interpolation_table(mnist2, n_pairs=4, steps=5, seed=1)  # other arguments: measured, and now the cache
+    assert calls == [0, 1]
+    (mnist2 / api.paths.PAIRS_FILE).write_text("{not json", encoding="utf-8")
+    assert api.interpolation_table(mnist2, n_pairs=4, steps=5).rows() == first.rows() and calls == [0, 1, 0]
+
+
+def test_best_map_keeps_the_map_that_separates_best_and_caches_the_projections(mnist4, monkeypatch):
+    (mnist4 / api.maps.MAPS_FILE).unlink(missing_ok=True)
+    first = api.best_map(mnist4, n=300)
+    assert first.xy.shape == (300, 2) and first.chosen == first.candidates[0]
+    assert {c.method for c in first.candidates} == {"pca", "tsne"}
+    assert first.chosen.gain == max(c.gain for c in first.candidates) and first.chosen.gain > 0.1  # above always guessing
+    monkeypatch.setattr(api.maps, "project_2d", lambda *a: pytest.fail("projected again"))
+    again = api.best_map(mnist4, n=300)
+    np.testing.assert_array_equal(again.xy, first.xy)
+    assert again.chosen == first.chosen
 
 
 def test_split_codes_are_cached_until_the_model_changes(mnist2, monkeypatch):

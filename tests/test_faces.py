@@ -232,6 +232,20 @@ def test_loader_passes_through():
     np.testing.assert_array_equal(faces.factors, load_faces(split="test", n=4, size=32, channels=1, seed=2).factors)
 
 
+
+def test_loader_draws_once_and_hands_out_copies(monkeypatch):
+    first = load("faces", split="test", n=6, size=32, seed=5)
+    first.images[:] = 0  # a caller scribbling on its copy
+    first.factors[:] = -1
+    import latentspace.data.faces as faces_module
+
+    monkeypatch.setattr(faces_module, "render_faces", lambda *a, **k: pytest.fail("drawn twice"))
+    again = load("faces", split="test", n=6, size=32, seed=5)
+    np.testing.assert_array_equal(again.images, render_faces(again.factors, size=32))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(again.factors, load_faces(split="test", n=6, size=32, seed=5).factors)
+
+
 VALID = sample_face_factors(2, np.random.default_rng(0))
 
 

@@ -11,7 +11,8 @@ Each model is trained from its recipe with fixed seeds through the ordinary CLI,
 3. the evaluator's and the priors' weights are stored as float16 too, and ``latentspace evaluate --refresh``
    measures ``evaluation.json`` again on exactly the shipped files, with the demo's protocol or the recipe's
    (MNIST: the IW bound with k = 1000 on 1,000 test images);
-4. the folder is copied into ``src/latentspace/pretrained/<name>/`` without the resume state and the files the
+4. ``latentspace report`` fills the report's own caches (the realness table of random pairs, the 2-D maps);
+5. the folder is copied into ``src/latentspace/pretrained/<name>/`` without the resume state and the files the
    recipe drops, with ``MODEL_CARD.md``, and ``pretrained/zoo.json`` is rewritten with every checksum.
 
 Training CPU-minutes on the card are the sum of the epochs' ``seconds`` in metrics.jsonl, on the machine that
@@ -107,7 +108,8 @@ def halve_weights(path: Path) -> None:
 
 def build(name: str, recipe: Recipe, repackage: bool = False) -> None:
     run = run_dir(name, recipe)
-    if repackage:  # only the package step: a new card layout, nothing measured again
+    if repackage:  # the package step: a new card layout, nothing measured again, caches added since filled
+        sh(BIN, "report", run, env=recipe.env)
         package(name, recipe, run)
         return
     env = recipe.env
@@ -124,6 +126,7 @@ def build(name: str, recipe: Recipe, repackage: bool = False) -> None:
             if (run / rel).is_file():
                 halve_weights(run / rel)
     sh(BIN, "evaluate", run, *(recipe.evaluate or DEMO_FLAGS), "--refresh", env=env)
+    sh(BIN, "report", run, env=env)  # the report's own caches (realness of 30 pairs, the 2-D maps) on these files
     package(name, recipe, run)
 
 

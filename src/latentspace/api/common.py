@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
@@ -25,10 +26,12 @@ from latentspace.metrics.evaluator import Evaluator, EvaluatorConfig
 from latentspace.models import Autoencoder
 from latentspace.train.run import MODEL, Run, open_run
 from latentspace.train.zoo import resolve_run
-from latentspace.utils.files import CHECKSUM_KEY, read_safetensors, safetensors_metadata, save_safetensors
+from latentspace.utils.files import CHECKSUM_KEY, read_json, read_safetensors, safetensors_metadata, save_safetensors
+from latentspace.utils.files import write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CODES_FORMAT = "latentspace.codes/1"
 
@@ -109,6 +112,22 @@ def read_keyed(
     if meta != key or not all(n in arrays for n in names):
         return None
     return tuple(arrays[n] for n in names)
+
+
+def keyed_json(path: Path, key: dict[str, Any], compute: Callable[[], T], encode: Callable[[T], Any],
+               decode: Callable[[Any], T]) -> T:
+    """``compute()``, stored at ``path`` as JSON under ``key`` (plain JSON values) and read back while the key
+    holds; a stale or unreadable file is measured again and replaced."""
+    if path.is_file():
+        try:
+            saved = read_json(path)
+            if isinstance(saved, dict) and saved.get("key") == key:
+                return decode(saved["value"])
+        except (KeyError, TypeError, ValueError) as e:
+            log.warning("%s: unreadable (%s); measuring again", path, e)
+    value = compute()
+    write_json(path, {"key": key, "value": encode(value)})
+    return value
 
 
 def cached_codes(run: Run, model: Autoencoder, split: str, progress: Progress) -> tuple[ImageSet, np.ndarray]:

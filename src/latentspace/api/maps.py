@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentspace.api.common import Device, cached_codes, colouring, open_model
+from latentspace.api.common import Device, cached_codes, colouring, model_key, open_model, read_keyed
 from latentspace.data import ImageSet
 from latentspace.latent.codes import decode_latents
 from latentspace.latent.evolution import EvolutionResult, evolution_from_snapshots
@@ -20,9 +20,11 @@ from latentspace.latent.manifold import (
     project_2d,
 )
 from latentspace.train.run import open_run
+from latentspace.utils.files import save_safetensors
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 MAX_EMBED_POINTS = 5000  # t-SNE / UMAP cost grows fast with N: a seeded subsample of the test split this large
+MAPS_FILE, MAPS_FORMAT = "maps_test.safetensors", "latentspace.maps/1"
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,22 @@ def _separation(xy: np.ndarray, y: np.ndarray, seed: int) -> float:
     return float(cross_val_score(KNeighborsClassifier(5), xy, y, cv=folds).mean())
 
 
+def _projections(run, z: np.ndarray, index: np.ndarray, methods: tuple[str, ...], seed: int) -> dict[str, np.ndarray]:
+    """The 2-D maps of the codes ``z[index]`` by each method, cached in ``<run>/maps_test.safetensors`` per
+    weights and arguments (t-SNE of 1,500 codes takes seconds; the report and explorer ask again and again)."""
+    if z.shape[1] == 2:
+        return {m: z[index].astype(np.float32) for m in methods}
+    key = {"format": MAPS_FORMAT, "methods": ",".join(methods), "seed": str(seed), "n_codes": str(len(z)),
+           "index_sum": str(int(index.sum())), "n": str(len(index)), **model_key(run)}
+    path = run.path / MAPS_FILE
+    cached = read_keyed(path, key, methods, "maps cache")
+    if cached is not None:
+        return dict(zip(methods, cached))
+    maps = {m: project_2d(z[index], m, seed).astype(np.float32) for m in methods}
+    save_safetensors(path, maps, key, framework="numpy")
+    return maps
+
+
 def best_map(
     run_dir: str | Path, methods: Sequence[str] = ("pca", "tsne"), n: int = 1500, device: Device = "cpu",
     seed: int = 0, progress: Progress = NULL_PROGRESS,
@@ -204,7 +222,7 @@ def best_map(
     run, model = open_model(run_dir, device)
     test, z = cached_codes(run, model, "test", progress)
     index = np.arange(len(z)) if len(z) <= n else np.sort(np.random.default_rng(seed).choice(len(z), n, replace=False))
-    maps = {m: (z[index].astype(np.float32) if z.shape[1] == 2 else project_2d(z[index], m, seed)) for m in methods}
+    maps = _projections(run, z, index, tuple(methods), seed)
     targets = {k: (y[index], names) for k, (y, names) in _targets(test).items()}
     choices = sorted((MapChoice(m, t, _separation(xy, y, seed), float(np.bincount(y).max() / len(y)))
                       for m, xy in maps.items() for t, (y, _) in targets.items()), key=lambda c: -c.gain)

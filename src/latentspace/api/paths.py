@@ -11,6 +11,8 @@ import torch
 from latentspace.api.common import (
     Device,
     ImageRef,
+    keyed_json,
+    model_key,
     open_model,
     resolve_image,
     run_evaluator,
@@ -27,6 +29,7 @@ from latentspace.metrics.realness import (
 )
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
+PAIRS_FILE, PAIRS_FORMAT = "realness_pairs.json", "latentspace.realness_pairs/1"
 MIDDLE = (0.25, 0.75)  # frames averaged in a path's mean scores, as in metrics.realness.pair_table
 
 
@@ -81,9 +84,18 @@ def interpolation_table(
     run_dir: str | Path, n_pairs: int = 100, steps: int = 10, seed: int = 0, device: Device = "cpu",
     evaluator_config: EvaluatorConfig | None = None, progress: Progress = NULL_PROGRESS,
 ) -> RealnessTable:
-    """Realness of pixel / lerp / slerp paths over ``n_pairs`` seeded random test pairs (metrics.pair_table)."""
+    """Realness of pixel / lerp / slerp paths over ``n_pairs`` seeded random test pairs (metrics.pair_table),
+    cached in ``<run>/realness_pairs.json`` per weights and arguments (not with an ``evaluator_config`` of one's
+    own: the cache is the run evaluator's)."""
     run, model = open_model(run_dir, device)
-    train, test = run.dataset("train"), run.dataset("test")
-    evaluator = run_evaluator(run, model, train, test, progress, evaluator_config)
-    return pair_table(model, test, train.images, evaluator, n_pairs=n_pairs, steps=steps, seed=seed,
-                      progress=progress)
+
+    def measure() -> RealnessTable:
+        train, test = run.dataset("train"), run.dataset("test")
+        evaluator = run_evaluator(run, model, train, test, progress, evaluator_config)
+        return pair_table(model, test, train.images, evaluator, n_pairs=n_pairs, steps=steps, seed=seed,
+                          progress=progress)
+
+    if evaluator_config is not None:
+        return measure()
+    key = {"format": PAIRS_FORMAT, "n_pairs": n_pairs, "steps": steps, "seed": seed, **model_key(run)}
+    return keyed_json(run.path / PAIRS_FILE, key, measure, RealnessTable.to_dict, RealnessTable.from_dict)

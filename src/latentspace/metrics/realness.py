@@ -260,6 +260,20 @@ class RealnessTable:
             "curves": {p: {k: [num(v) for v in c] for k, c in scores.items()} for p, scores in self.curves.items()},
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RealnessTable":
+        """The inverse of ``to_dict`` (None back to NaN); KeyError / TypeError / ValueError when ``d`` is not one."""
+        def num(v: float | None) -> float:
+            return float("nan") if v is None else float(v)
+
+        paths = sorted(d["paths"].items(), key=lambda kv: PATHS.index(kv[0]))  # JSON files sort their keys
+        summaries = tuple(PathSummary(path, **{k: num(v) for k, v in s.items()}) for path, s in paths)
+        curves = {p: {k: np.array([num(v) for v in c]) for k, c in scores.items()} for p, scores in d["curves"].items()}
+        lo, hi = d["middle"]
+        return cls(summaries, np.asarray(d["t"], dtype=np.float32), curves, int(d["n_pairs"]), int(d["steps"]),
+                   (float(lo), float(hi)), d["head"], int(d["seed"]), int(d["manifold_k"]), int(d["n_reference"]),
+                   num(d["real_hf_share"]))
+
 
 def random_pairs(n: int, n_pairs: int, seed: int) -> np.ndarray:
     """(n_pairs, 2) int64 indices of uniformly random ordered pairs of distinct items among n (pairs may repeat)."""

@@ -142,5 +142,7 @@ def save_image(img: Image.Image, path: str | os.PathLike) -> Path:
 def png_bytes(img: Image.Image) -> bytes:
     """``img`` as a PNG file's bytes (for pages that embed their pictures)."""
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    # zlib level 6, not optimize=True: on the report's 18 figures it is 4.6x faster (1.0 s against 4.7) for 1.3%
+    # more bytes
+    img.save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
