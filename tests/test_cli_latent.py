@@ -88,7 +88,9 @@ def test_evolution_writes_a_frame_per_epoch(mnist4, tmp_path):
     result = ok("evolution", mnist4, "--out", tmp_path / "e.gif")
     with Image.open(tmp_path / "e.gif") as gif:
         assert gif.n_frames == 2 and gif.size == (600, 500)
-    assert "2 frames (epochs 0..1)" in result.output and "PCA" in result.output
+    assert "2 frames (2 epochs, 0..1)" in result.output and "PCA" in result.output
+    refused = runner.invoke(app, ["evolution", str(mnist4), "--max-frames", "1"])
+    assert refused.exit_code == 2 and "--max-frames" in refused.output
 
 
 def test_attributes_save_directions_then_edit_uses_them(faces, tmp_path):

@@ -11,7 +11,8 @@ from latentspace.latent.evolution import EvolutionResult
 from latentspace.latent.interpolate import InterpolationPaths
 from latentspace.metrics.disentanglement import axis_factor_table
 from latentspace.metrics.realness import RealnessScores
-from latentspace.viz.animate import evolution_frames, evolution_limits, interpolation_frames, save_gif
+from latentspace.viz.animate import evolution_frames, evolution_limits, frame_indices, interpolation_frames
+from latentspace.viz.animate import save_gif
 from latentspace.viz.figures import (
     axis_labels, edit_strip, grid_figure, interpolation_figure, tile_scale, titled, traversal_figure,
     with_column_header,
@@ -163,10 +164,24 @@ def evolution_result() -> EvolutionResult:
                            np.array([math.nan, -200.0, -150.0]), ())
 
 
+@pytest.mark.parametrize("n, most, expected", [(3, 30, [0, 1, 2]), (3, None, [0, 1, 2]), (61, 30, None),
+                                                (10, 4, [0, 3, 6, 9]), (5, 2, [0, 4])])
+def test_long_runs_show_evenly_spaced_epochs_with_both_ends(n, most, expected):
+    picked = frame_indices(n, most)
+    if expected is not None:
+        assert picked.tolist() == expected
+    assert picked[0] == 0 and picked[-1] == n - 1 and len(picked) <= (most or n) and (np.diff(picked) > 0).all()
+    gaps = np.diff(picked)
+    assert gaps.max() - gaps.min() <= 1  # evenly spaced
+    with pytest.raises(ValueError, match="at least 2"):
+        frame_indices(n, 1)
+
+
 def test_evolution_frames_share_one_frame_of_reference():
     result = evolution_result()
     frames = evolution_frames(result)
     assert len(frames) == 3 and {f.size for f in frames} == {(600, 500)}
+    assert len(evolution_frames(result, max_frames=2)) == 2
     limits = evolution_limits(result)
     assert limits == data_limits(result.xy)
     assert limits[0] < result.xy[..., 0].min() and limits[1] > result.xy[..., 0].max()

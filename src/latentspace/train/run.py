@@ -166,7 +166,9 @@ def write_snapshots(path: Path, snapshots: dict[str, np.ndarray]) -> Path:
 
 
 def read_snapshots(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of a snapshots file ({} when absent); a damaged file raises ValueError naming it."""
+    """All arrays of a snapshots file ({} when absent), float16 ones (the zoo's) as float32; a damaged file raises
+    ValueError naming it."""
     if not path.exists():
         return {}
-    return read_safetensors(path, framework="numpy")[0]
+    arrays = read_safetensors(path, framework="numpy")[0]
+    return {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in arrays.items()}

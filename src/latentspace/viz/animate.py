@@ -19,6 +19,7 @@ from latentspace.viz.grid import image_grid
 from latentspace.viz.plots import FIGSIZE, data_limits, scatter_codes
 
 DURATION_MS = 500
+MAX_FRAMES = 30  # a 60-epoch run drew 60 matplotlib frames (10 s) and an 0.8 MB GIF; 30 evenly spaced tell the same
 
 
 def gif_bytes(frames: Sequence[Image.Image], duration_ms: int = DURATION_MS, loop: int = 0) -> bytes:
@@ -58,13 +59,24 @@ def _epoch_title(epoch: int, elbo: float) -> str:
     return f"epoch {epoch}, initial weights" if math.isnan(elbo) else f"epoch {epoch}, test ELBO {elbo:.1f}"
 
 
-def evolution_frames(result: EvolutionResult, figsize: tuple[float, float] = FIGSIZE) -> list[Image.Image]:
-    """A scatter of the probe codes per epoch, all with the same axis limits, titled 'epoch N, test ELBO x'."""
+def frame_indices(n: int, max_frames: int | None = MAX_FRAMES) -> np.ndarray:
+    """At most ``max_frames`` (None: all) evenly spaced indices of n epochs, the first and the last always in."""
+    if max_frames is not None and max_frames < 2:
+        raise ValueError(f"max_frames must be at least 2 (the first and the last epoch), got {max_frames}")
+    if max_frames is None or n <= max_frames:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, max_frames)).astype(np.int64))
+
+
+def evolution_frames(result: EvolutionResult, figsize: tuple[float, float] = FIGSIZE,
+                     max_frames: int | None = MAX_FRAMES) -> list[Image.Image]:
+    """A scatter of the probe codes per epoch (at most ``max_frames``, evenly spaced; None: every epoch), all
+    with the same axis limits, titled 'epoch N, test ELBO x'."""
     limits = evolution_limits(result)
     return [
-        scatter_codes(result.xy[i], result.labels, result.class_names, _epoch_title(epoch, result.test_elbo[i]),
-                      limits=limits, figsize=figsize)
-        for i, epoch in enumerate(result.epochs)
+        scatter_codes(result.xy[i], result.labels, result.class_names,
+                      _epoch_title(result.epochs[i], result.test_elbo[i]), limits=limits, figsize=figsize)
+        for i in frame_indices(len(result.epochs), max_frames)
     ]
 
 
