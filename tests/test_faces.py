@@ -111,6 +111,23 @@ def test_a_face_does_not_depend_on_its_batch(base):
         np.testing.assert_array_equal(render_faces(base[k : k + 1])[0], batch[k])
 
 
+def test_drawing_on_several_threads_gives_the_same_faces():
+    import torch
+
+    factors = sample_face_factors(700, np.random.default_rng(3))  # batches of 128 at 64 px, 512 at 32 px
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = [render_faces(factors, size=s) for s in (32, 64)]
+        torch.set_num_threads(3)
+        threaded = [render_faces(factors, size=s) for s in (32, 64)]
+        assert torch.get_num_threads() == 3  # drawing gives the setting back
+    finally:
+        torch.set_num_threads(before)
+    for one, many in zip(serial, threaded):
+        np.testing.assert_array_equal(one, many)
+
+
 def test_mask_covers_the_lower_face(base, grid):
     y, x = grid
     lay = face_layout(base, SIZE)
