@@ -6,6 +6,8 @@ import os
 # Before torch loads: idle OpenMP threads sleep instead of spinning, so tests that share two cores with other
 # processes (CI's own, a second pytest) do not slow each other down tenfold.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`'s parallel pass: one worker per core, one thread each
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,4 @@ def small_conditional():
         mp.setattr(drawing, "conditional_config",
                    lambda d: DiffusionConfig(latent_dim=d, hidden=128, train_steps=800, batch_size=256))
         yield
+

@@ -232,7 +232,7 @@ def test_absurd_thread_counts_are_refused(tmp_path, capsys, monkeypatch):
     assert "--threads 100000: expected 1.." in line
 
 
-@pytest.mark.parametrize("delay", [0.3, 1.5])
+@pytest.mark.parametrize("delay", [0.3, 0.9, 1.5])  # imports, torch loading, the verb starting
 def test_ctrl_c_during_start_up_is_one_line(tmp_path, delay):
     proc = subprocess.Popen([*SCRIPT, "train", *TINY, "--epochs", "50", "--out", str(tmp_path / "run")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -13,6 +13,8 @@ import pytest
 
 from latentspace.utils.threads import BUSY_FROM, others_busy_cores, plan_threads
 
+pytestmark = pytest.mark.serial  # they read the machine's load: run alone, after the parallel pass
+
 CPUS = os.cpu_count() or 1
 REPORT = ("from latentspace.cli import entry; plan = entry.prepare_environment(); import os, torch; "
           "print(torch.get_num_threads(), os.environ.get('OMP_WAIT_POLICY'), plan.why, sep='|')")

@@ -6,6 +6,7 @@ Kept free of heavy imports on purpose; everything else lives in cli.main.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from latentspace.utils.heap import keep_freed_memory
@@ -26,11 +27,20 @@ def prepare_environment() -> ThreadPlan:
     return PLAN
 
 
+def _interrupted_at_start(signum, frame) -> None:
+    # Nothing is written before the verb runs, so leaving at once is safe; a KeyboardInterrupt raised inside an
+    # import instead can leave a module half made (numpy's then recursed without end: a traceback, exit 1).
+    os.write(2, b"error: interrupted\n")  # unbuffered: os._exit flushes nothing
+    os._exit(130)
+
+
 def main() -> None:
+    previous = signal.signal(signal.SIGINT, _interrupted_at_start)
     try:
-        prepare_environment()  # samples the machine's load for a fraction of a second: Ctrl-C may land here
-        from latentspace.cli.main import main as run
-    except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
-        sys.exit(130)
-    run()
+        prepare_environment()  # samples the machine's load for a fraction of a second
+        from latentspace.cli.main import app_for, main as run
+
+        app = app_for(sys.argv[1:])  # every import the verb needs, torch's included
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    run(app)

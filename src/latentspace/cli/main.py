@@ -58,12 +58,12 @@ def __getattr__(name: str):  # `from latentspace.cli.main import app`: every ver
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def main() -> None:
-    """Console entry point: user errors (ValueError, OSError, KeyError) become one red line and exit 2;
-    Ctrl-C at any moment (start-up included) becomes one line and exit 130."""
+def main(app: typer.Typer | None = None) -> None:
+    """Run ``app`` (default: the one sys.argv needs): user errors (ValueError, OSError, KeyError) become one red
+    line and exit 2; Ctrl-C at any moment (start-up included, see cli.entry) becomes one line and exit 130."""
     try:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        app_for(sys.argv[1:])()
+        (app or app_for(sys.argv[1:]))()
     except (ValueError, OSError, KeyError) as e:
         _fail(error_line(e), 2)
     except KeyboardInterrupt:
