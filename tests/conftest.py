@@ -144,4 +144,3 @@ def small_conditional():
         mp.setattr(drawing, "conditional_config",
                    lambda d: DiffusionConfig(latent_dim=d, hidden=128, train_steps=800, batch_size=256))
         yield
-
