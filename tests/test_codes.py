@@ -6,6 +6,7 @@ import pytest
 import torch
 from fakes import LinearFake, random_images
 
+from latentspace.data.transforms import BATCH_VALUES, MAX_ROWS, batch_rows
 from latentspace.latent.codes import decode_latents, encode_images
 
 
@@ -82,3 +83,14 @@ def test_shape_errors_name_both_sides():
         decode_latents(model, np.zeros((2, 15), np.float32))
     with pytest.raises(ValueError, match=r"z\[None\]"):
         decode_latents(model, np.zeros(16, np.float32))
+
+
+def test_default_batches_shrink_with_the_image_and_stay_bounded():
+    assert batch_rows((3, 64, 64)) == BATCH_VALUES // (3 * 64 * 64) < batch_rows((1, 64, 64)) <= MAX_ROWS
+    assert batch_rows((1, 28, 28)) == MAX_ROWS and batch_rows((1, 28, 28), at_most=100) == 100
+    assert batch_rows((3, 4096, 4096)) == 1  # one image too big for the budget still gets a batch
+    sizes = []
+    model = LinearFake((3, 64, 64), latent_dim=4)
+    model.encode = lambda x, _enc=model.encode: sizes.append(len(x)) or _enc(x)
+    encode_images(model, random_images(300, (3, 64, 64)))
+    assert sizes == [128, 128, 44]

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import mutual_info_score
 
 from latentspace.metrics.disentanglement import (
-    axis_factor_table, chance_normalized_mi, discretize, factor_entropy, mig, mutual_information_matrix,
+    axis_factor_table, chance_normalized_mi, discretize, factor_entropy, mig, mutual_info, mutual_information_matrix,
     normalized_mi,
 )
 
@@ -107,3 +110,13 @@ def test_a_constant_factor_cannot_be_normalised():
         normalized_mi(f, f, DISCRETE)
     with pytest.raises(ValueError, match="3 entries"):
         mutual_information_matrix(f, f, [True])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 400), st.integers(1, 12), st.integers(1, 12), st.integers(-5, 5), st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_mutual_info_equals_sklearns_plug_in_estimate(n, ka, kb, offset, dependent, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, ka, n) + offset  # any integer labels, not only 0..K-1
+    b = (a * 3 + rng.integers(0, 2, n)) if dependent else rng.integers(0, kb, n)
+    assert mutual_info(a, b) == pytest.approx(mutual_info_score(a, b), abs=1e-12)

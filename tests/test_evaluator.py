@@ -19,6 +19,7 @@ from latentspace.metrics.evaluator import (
     evaluator_for_run,
     load_evaluator,
     save_evaluator,
+    shared_from,
     train_evaluator,
 )
 
@@ -203,3 +204,23 @@ def test_the_run_cache_is_reused_until_its_key_changes(tmp_path, monkeypatch, sq
     evaluator_for_run(tmp_path, train.subset(slice(0, 1000)), test, config=square_config(train, min_steps=20))
     assert len(calls) == 3
     assert load_evaluator(tmp_path / CACHE_DIR).config.min_steps == 20
+
+
+def test_a_shared_evaluator_of_the_same_data_is_copied_not_retrained(tmp_path, monkeypatch, square_sets):
+    train, test = square_sets
+    config = square_config(train, min_steps=30)
+    zoo = evaluator_for_run(tmp_path / "zoo", train, test, config=config)
+    calls = []
+    real_train = ev_module.train_evaluator
+    monkeypatch.setattr(ev_module, "train_evaluator", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    shared = [("zoo:squares", tmp_path / "zoo" / CACHE_DIR)]
+
+    reused = evaluator_for_run(tmp_path / "run", train, test, config=config, shared=shared)
+    assert calls == [] and shared_from(tmp_path / "run") == "zoo:squares"
+    assert reused.test_accuracy_ == zoo.test_accuracy_
+    np.testing.assert_array_equal(reused.features(test.images), zoo.features(test.images))
+    assert load_evaluator(tmp_path / "run" / CACHE_DIR).test_accuracy_ == zoo.test_accuracy_  # the run's own copy
+
+    other = train.subset(slice(0, 1000))  # other data: the shared one does not fit, and a new one is trained
+    evaluator_for_run(tmp_path / "other", other, test, config=config, shared=shared)
+    assert calls == [1] and shared_from(tmp_path / "other") is None

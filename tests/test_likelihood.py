@@ -80,8 +80,9 @@ def test_iw_with_64_samples_is_a_tighter_bound_than_the_elbo(vae, digits):
 
 
 def test_iw_result_does_not_depend_on_how_samples_are_split_for_decoding(vae, digits, monkeypatch):
+    monkeypatch.setattr(likelihood, "batch_rows", lambda shape: 400)  # all 8 samples x 50 images in one pass
     whole = importance_weighted_nll(vae, digits[:50], k=8, batch_size=50, generator=torch.Generator().manual_seed(3))
-    monkeypatch.setattr(likelihood, "DECODE_ROWS", 120)  # 2 samples x 50 images per pass
+    monkeypatch.setattr(likelihood, "batch_rows", lambda shape: 120)  # 2 samples x 50 images per pass
     split = importance_weighted_nll(vae, digits[:50], k=8, batch_size=50, generator=torch.Generator().manual_seed(3))
     assert split.nll_nats == pytest.approx(whole.nll_nats, rel=1e-6)
 

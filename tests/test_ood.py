@@ -129,6 +129,14 @@ def test_png_bits_orders_constant_digit_like_and_noise_images():
         png_bits(np.zeros((1, 2, 8, 8), np.uint8))
 
 
+def test_png_bits_on_threads_keep_every_image_in_its_place(monkeypatch):
+    rng = np.random.default_rng(1)
+    images = (rng.random((300, 1, 16, 16)) < rng.random((300, 1, 1, 1))).astype(np.uint8) * 255  # sizes differ
+    one_by_one = np.array([png_bits(image[None])[0] for image in images])
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    np.testing.assert_array_equal(png_bits(images), one_by_one)
+
+
 def test_complexity_correction_is_nll_in_bits_minus_png_bits():
     images = np.random.default_rng(0).integers(0, 256, (3, 1, 8, 8), dtype=np.uint8)
     nll = np.array([10.0, 20.0, 30.0])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from pytorch_msssim import ssim as msssim_ssim
 from scipy.ndimage import gaussian_filter
 
 from latentspace.metrics.structure import mean_ssim, ssim, window_size
@@ -79,3 +81,14 @@ def test_bad_inputs_are_value_errors():
         ssim(a[0], a[0])
     with pytest.raises(ValueError, match="uint8 or float"):
         ssim(a.astype(np.int16), a.astype(np.int16))
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 64, 64), (3, 1, 28, 28), (2, 2, 13, 12), (2, 1, 7, 9)])
+def test_equals_pytorch_msssim_in_float64(shape):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, shape, dtype=np.uint8)
+    y = np.clip(x + rng.normal(0, 25, shape), 0, 255).astype(np.uint8)
+    win = window_size(*shape[2:])
+    expected = msssim_ssim(torch.from_numpy(x).double() / 255, torch.from_numpy(y).double() / 255, data_range=1.0,
+                           size_average=False, win_size=win, win_sigma=1.5).numpy()
+    np.testing.assert_allclose(ssim(x, y, batch_size=2), expected, rtol=0, atol=1e-12)

@@ -165,3 +165,12 @@ def test_demo_from_the_zoo_trains_nothing_and_says_so(tmp_path):
     assert (copy / "model.safetensors").read_bytes() == (ZOO["faces"].source / "model.safetensors").read_bytes()
     assert not (tmp_path / "demo" / "faces-vae").exists()  # no run folder trained beside the figures
     assert len(list((tmp_path / "demo" / "figures").glob("*.png"))) >= 6
+
+
+def test_runs_on_the_zoos_data_get_its_evaluator_and_other_data_none():
+    faces = json.loads((ZOO["faces"].source / "config.json").read_text())["data"]
+    found = zoo.evaluators_for({**faces, "data_dir": "/elsewhere"})  # where the data was read from is no matter
+    assert [name for name, _ in found] == ["zoo:faces"]
+    assert (found[0][1] / "model.safetensors").is_file() and zoo.PACKAGE_DIR not in found[0][1].parents
+    assert zoo.evaluators_for({**faces, "seed": faces["seed"] + 1}) == []
+    assert zoo.evaluators_for({**faces, "size": 32}) == []

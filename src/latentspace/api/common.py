@@ -25,7 +25,7 @@ from latentspace.metrics import evaluator as evaluator_module
 from latentspace.metrics.evaluator import Evaluator, EvaluatorConfig
 from latentspace.models import Autoencoder
 from latentspace.train.run import MODEL, Run, open_run
-from latentspace.train.zoo import resolve_run
+from latentspace.train.zoo import evaluators_for, resolve_run
 from latentspace.utils.files import CHECKSUM_KEY, read_json, read_safetensors, safetensors_metadata, save_safetensors
 from latentspace.utils.files import write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
@@ -164,7 +164,8 @@ def run_evaluator(
     labels or discrete factors."""
     train = train if train is not None else run.dataset("train")
     test = test if test is not None else run.dataset("test")
-    return evaluator_module.evaluator_for_run(run.path, train, test, model_device(model), progress, config)
+    return evaluator_module.evaluator_for_run(run.path, train, test, model_device(model), progress, config,
+                                              shared=evaluators_for(run.data_info))
 
 
 def colouring(images: ImageSet) -> tuple[np.ndarray | None, tuple[str, ...], str]:

@@ -42,6 +42,7 @@ from latentspace.latent.codes import decode_latents
 from latentspace.latent.diffusion import DiffusionConfig
 from latentspace.models import Autoencoder
 from latentspace.train.run import Run
+from latentspace.metrics.evaluator import shared_from
 from latentspace.metrics.probes import ProbeResult
 from latentspace.utils.files import read_json, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
@@ -224,11 +225,13 @@ def _measure(run, model, opts: EvaluateOptions, progress: Progress) -> Evaluatio
     if evaluator is None:
         notes.append("no labels or discrete factors: no probes, evaluator, sample quality or edit success")
     else:
+        if (owner := shared_from(run.path)) is not None:
+            notes.append(f"the evaluator classifier is {owner}'s, trained on the same data, reused rather than trained")
         accuracy = measures.evaluator_accuracy(evaluator, test, recon)
         gen = measures.generation(model, train, test, evaluator, generation_samplers(run, model, opts, progress),
                                   opts.samples, opts.seed)
         edits = measures.edit_successes(model, test, z_test, evaluator, run_directions(run, model),
-                                        opts.edit_strength, seed=opts.seed)
+                                        opts.edit_strength, seed=opts.seed, recon=recon)
     check = manifold_check(run, model, LocateOptions(k=opts.ood_k, seed=opts.seed), opts.ood_n, opts.seed, progress)
     cfg = model.config
     return Evaluation(str(run.path), test.name, cfg.latent_dim, cfg.objective, opts, rec, comp, probes,

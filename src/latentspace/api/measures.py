@@ -13,7 +13,7 @@ import torch
 
 from latentspace.api.priors import Sampler
 from latentspace.data import ImageSet
-from latentspace.data.transforms import to_float
+from latentspace.data.transforms import batch_rows, to_float
 from latentspace.latent.codes import decode_latents, model_device
 from latentspace.latent.directions import AttributeDirection, edit_latents
 from latentspace.metrics.compression import CompressionCurve, pca_curve
@@ -88,7 +88,7 @@ def reconstruction(
     elbo = elbo_nats(model, test.images, generator=generator)
     variational = model.config.is_variational
     subset = test.images[iw_subset(len(test), iw_n, seed)]
-    batch = max(1, 20000 // iw_k)
+    batch = batch_rows(subset.shape[1:])  # images per pass; their k samples are decoded a batch at a time
     iw = None
     if variational:
         iw = importance_weighted_nll(model, subset, k=iw_k, batch_size=batch, generator=generator, progress=progress)
@@ -255,9 +255,13 @@ def attribute_head(name: str, evaluator: Evaluator) -> tuple[str, int] | None:
 def edit_successes(
     model: Autoencoder, test: ImageSet, z_test: np.ndarray, evaluator: Evaluator,
     directions: list[AttributeDirection], strength: float = 2.0, n: int = 500, seed: int = 0,
+    recon: np.ndarray | None = None,
 ) -> tuple[EditSuccess, ...]:
     """Every direction an evaluator head can judge, applied with ``strength`` to at most ``n`` seeded test
-    images that lack the attribute."""
+    images that lack the attribute. ``recon``: the decoded ``z_test`` when the caller has it (the unedited
+    images, half of the decoding)."""
+    recon = decode_latents(model, z_test) if recon is None else recon
+    unedited = evaluator.predict_proba(recon)  # head -> (N, K): every direction of a head reads the same
     out = []
     targets = head_targets(test, evaluator.config.heads)
     columns = {h.name: j for j, h in enumerate(evaluator.config.heads)}
@@ -271,10 +275,9 @@ def edit_successes(
         if len(lacking) == 0:
             continue
         pick = np.sort(rng.choice(lacking, size=min(n, len(lacking)), replace=False))
-        moved = edit_latents(z_test[pick], d, (0.0, strength))  # (B, 2, D)
-        images = decode_latents(model, moved.reshape(-1, moved.shape[-1])).reshape(len(pick), 2, *test.shape)
-        before = evaluator.predict_proba(np.ascontiguousarray(images[:, 0]), head=head)[:, cls]
-        after = evaluator.predict_proba(np.ascontiguousarray(images[:, 1]), head=head)[:, cls]
+        edited = decode_latents(model, edit_latents(z_test[pick], d, (strength,))[:, 0])
+        before = unedited[head][pick, cls]
+        after = evaluator.predict_proba(edited, head=head)[:, cls]
         value = evaluator.config.head(head).values[cls]
         out.append(EditSuccess(d.name, head, value, strength, len(pick), float(before.mean()), float(after.mean()),
                                float((before > 0.5).mean()), float((after > 0.5).mean())))

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from latentspace.data.transforms import to_float, to_uint8
+from latentspace.data.transforms import batch_rows, to_float, to_uint8
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
 
@@ -59,7 +59,7 @@ def check_latents(model: nn.Module, z: np.ndarray | torch.Tensor) -> None:
 def encode_images(
     model: nn.Module,
     images: np.ndarray,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     sample: bool = False,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
@@ -67,10 +67,11 @@ def encode_images(
 ) -> np.ndarray:
     """Codes of ``images``: uint8 (N, C, H, W) -> float32 (N, D).
 
-    Posterior means by default; ``sample=True`` draws one posterior sample per image with ``generator``
+    ``batch_size`` None: ``batch_rows`` of the model's image shape. Posterior means by default; ``sample=True`` draws one posterior sample per image with ``generator``
     (which must live on ``device``). ``device`` defaults to the model's device; the model must already be there.
     """
     check_images(model, images)
+    batch_size = batch_rows(model.config.image_shape) if batch_size is None else batch_size
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = torch.device(device) if device is not None else model_device(model)
@@ -93,12 +94,13 @@ def encode_images(
 def decode_latents(
     model: nn.Module,
     z: np.ndarray | torch.Tensor,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     device: torch.device | str | None = None,
     progress: Progress = NULL_PROGRESS,
 ) -> np.ndarray:
     """Images of codes ``z`` (N, D) -> uint8 (N, C, H, W) (the decoder's mean, rounded)."""
     check_latents(model, z)
+    batch_size = batch_rows(model.config.image_shape) if batch_size is None else batch_size
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = torch.device(device) if device is not None else model_device(model)

@@ -14,9 +14,9 @@ import torch
 from sklearn.decomposition import PCA
 
 from latentspace.data import ImageSet
+from latentspace.data.transforms import batch_rows
 from latentspace.latent.codes import decode_latents, encode_images
 from latentspace.models import Autoencoder
-from latentspace.train.step import eval_batch_for
 from latentspace.utils.memory import release_pages
 
 PCA_COMPONENTS = (1, 2, 4, 8, 16, 32, 64)
@@ -147,7 +147,7 @@ def against_pca(model: Autoencoder, train: ImageSet, test: ImageSet, seed: int =
     k = int(model.config.latent_dim)
     curve = pca_curve(train.images, images, components=(k,), max_train=20_000, seed=seed,
                       max_values=BASELINE_TRAIN_VALUES)
-    batch = eval_batch_for(1000, images.shape[1:])  # bounded activations, as in training's evaluation
+    batch = batch_rows(images.shape[1:])
     with torch.inference_mode():
         recon = decode_latents(model, encode_images(model, images, batch_size=batch), batch_size=batch)
     squares = sum(int(np.sum((recon[s:s + batch].astype(np.int32) - images[s:s + batch]) ** 2))  # exact, small

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.stats
+import torch
 from sklearn.ensemble import ExtraTreesClassifier
 
 from latentspace.metrics.disentanglement import discretize
@@ -121,7 +122,7 @@ def dci(
     for j in range(f_tr.shape[1]):
         model = ExtraTreesClassifier(
             n_estimators=N_ESTIMATORS, max_features=None, min_samples_leaf=MIN_SAMPLES_LEAF,
-            random_state=int(rng.integers(2**31)), n_jobs=1,
+            random_state=int(rng.integers(2**31)), n_jobs=torch.get_num_threads(),  # trees are seeded: same result
         ).fit(c_tr, y_tr[:, j])
         importance[:, j] = np.abs(model.feature_importances_)
         accuracy[j] = np.mean(model.predict(c_te) == y_te[:, j])

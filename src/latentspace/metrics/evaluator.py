@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentspace.data import ImageSet
-from latentspace.data.transforms import to_float
+from latentspace.data.transforms import batch_rows, to_float
 from latentspace.latent.codes import evaluating, model_device
 from latentspace.utils.files import read_json, read_safetensors, save_safetensors, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
@@ -41,7 +42,6 @@ CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 CACHE_DIR = "evaluator"
 MAX_FEATURE_SIDE = 8
-PREDICT_BATCH = 1000
 PROGRESS_EVERY_STEPS = 10
 
 
@@ -186,10 +186,11 @@ class Evaluator(nn.Module):
         h = self.embed(x)
         return {name: head(h) for name, head in self.heads.items()}
 
-    def features(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    def features(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """The penultimate features of uint8 images (N, C, H, W): float32 (N, hidden), the space in which
         sample sets are compared (Frechet distance, precision and recall) as FID does with Inception's."""
         self._check(images)
+        batch_size = batch_size or batch_rows(self.config.image_shape)
         device = model_device(self)
         out = np.empty((len(images), self.config.hidden), np.float32)
         with evaluating(self):
@@ -198,11 +199,12 @@ class Evaluator(nn.Module):
         return out
 
     def predict_proba(
-        self, images: np.ndarray, head: str | None = None, batch_size: int = PREDICT_BATCH
+        self, images: np.ndarray, head: str | None = None, batch_size: int | None = None
     ) -> dict[str, np.ndarray] | np.ndarray:
         """Class probabilities of uint8 images (N, C, H, W): float32 (N, K) for ``head``, or a dict of them
         for every head when ``head`` is None."""
         self._check(images)
+        batch_size = batch_size or batch_rows(self.config.image_shape)
         names = [h.name for h in self.config.heads] if head is None else [self.config.head(head).name]
         device = model_device(self)
         out = {n: np.empty((len(images), self.heads[n].out_features), np.float32) for n in names}
@@ -358,10 +360,13 @@ def evaluator_for_run(
     device: str | torch.device = "cpu",
     progress: Progress = NULL_PROGRESS,
     config: EvaluatorConfig | None = None,
+    shared: Sequence[tuple[str, Path]] = (),
 ) -> Evaluator | None:
-    """The evaluator cached in ``<run_dir>/evaluator/`` when its key (``cache_key``) matches, else a freshly
-    trained one (saved there, with its test accuracy). None when the data has no labels and no discrete
-    factors: there is nothing to classify, and callers skip the classifier-confidence score."""
+    """The evaluator cached in ``<run_dir>/evaluator/`` when its key (``cache_key``) matches; else the first of
+    ``shared`` ((name, folder) of evaluators trained on the very same data, such as a zoo model's) whose key
+    matches, copied there; else a freshly trained one (saved there, with its test accuracy). None when the
+    data has no labels and no discrete factors: there is nothing to classify, and callers skip the
+    classifier-confidence score."""
     if config is None:
         heads = dataset_heads(train_set)
         if not heads:
@@ -372,7 +377,19 @@ def evaluator_for_run(
     if (folder / WEIGHTS).is_file() and (folder / CONFIG).is_file() and read_json(folder / CONFIG).get("key") == key:
         logger.info("reusing the evaluator in %s", folder)
         return load_evaluator(folder, device)
+    for name, other in shared:
+        if (other / WEIGHTS).is_file() and (other / CONFIG).is_file() and read_json(other / CONFIG).get("key") == key:
+            logger.info("reusing the evaluator of %s, trained on the same data", name)
+            evaluator = load_evaluator(other, device)
+            save_evaluator(evaluator, folder, metadata={"key": key, "trained_for": name})
+            return evaluator
     logger.info("training an evaluator for %s (heads: %s)", train_set.name, ", ".join(h.name for h in config.heads))
     evaluator = train_evaluator(train_set, test_set, config, device, progress)
     save_evaluator(evaluator, folder, metadata={"key": key})
     return evaluator
+
+
+def shared_from(run_dir: str | Path) -> str | None:
+    """The name of the run (a zoo model) whose evaluator ``<run_dir>/evaluator/`` reuses, None for its own."""
+    path = Path(run_dir) / CACHE_DIR / CONFIG
+    return read_json(path).get("trained_for") if path.is_file() else None

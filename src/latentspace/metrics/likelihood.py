@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from latentspace.data.transforms import to_float
+from latentspace.data.transforms import batch_rows, to_float
 from latentspace.latent.codes import check_images, evaluating, model_device
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
-DECODE_ROWS = 8192  # images decoded at once when k posterior samples of a batch are scored together
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def log_importance_weights(
     """log p(x|z_i) + log p(z_i) - log q(z_i|x) for k samples z_i ~ q(z|x): x (B, C, H, W) in [0, 1] -> (k, B).
 
     p(z) is the model's own prior (N(0, I), the VampPrior's mixture, the hierarchy's top-down chain). Decodes at
-    most DECODE_ROWS images at once. ValueError for a model without a posterior density ('ae', 'wae-mmd',
+    most ``batch_rows`` of the image shape (or the batch) at once. ValueError for a model without a posterior density ('ae', 'wae-mmd',
     'vq-vae')."""
     posterior = model.encode(x)
     if not posterior.has_density:
@@ -128,7 +127,7 @@ def log_importance_weights(
     z = torch.stack([posterior.sample(generator) for _ in range(k)])  # (k, B, D)
     log_pz = model.prior.log_prob(z)
     log_qz = posterior.log_prob(z)
-    per_pass = max(1, DECODE_ROWS // x.shape[0])
+    per_pass = max(1, batch_rows(x.shape[1:]) // x.shape[0])
     recon = torch.cat([
         model.recon_nll(model.decode_params(zc.flatten(0, 1)), x.expand(len(zc), *x.shape).flatten(0, 1))
         .view(len(zc), -1)

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from latentspace.data import ImageSet
-from latentspace.data.transforms import to_float
+from latentspace.data.transforms import batch_rows, to_float
 from latentspace.models import Autoencoder
 from latentspace.train.config import TrainConfig
-from latentspace.train.step import eval_batch_for, evaluate, make_optimizer, train_step
+from latentspace.train.step import evaluate, make_optimizer, train_step
 from latentspace.utils.device import train_autocast_dtype
 
 MIN_STEPS = 1500     # optimiser steps a default run takes at least, however small the data
@@ -61,7 +61,7 @@ def epochs_for_minutes(minutes: float, model: Autoencoder, train: ImageSet, test
     if not math.isfinite(minutes) or minutes <= 0:
         raise ValueError(f"minutes must be a positive number, got {minutes}")
     step = _seconds_per_step(model, train, config, device, min(PROBE_MAX_SECONDS, PROBE_SHARE * minutes * 60.0))
-    eval_batch = eval_batch_for(config.eval_batch_size, model.config.image_shape)
+    eval_batch = batch_rows(model.config.image_shape, config.eval_batch_size)
     per_eval = _seconds_per_eval_batch(model, test.images[:eval_batch], device)
     per_epoch = math.ceil(len(train) / config.batch_size) * step + math.ceil(len(test) / eval_batch) * per_eval
     return max(1, int(PLANNED_SHARE * minutes * 60.0 / per_epoch))

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from latentspace.data import ImageSet
-from latentspace.data.transforms import to_float
+from latentspace.data.transforms import batch_rows, to_float
 from latentspace.models import Autoencoder, save_model
 from latentspace.train import distributed
 from latentspace.train import run as runs
@@ -43,7 +43,6 @@ from latentspace.train.resume import load_checkpoint, refuse_taken, rewind_folde
 from latentspace.train.schedule import epoch_permutation, kl_weight_at, lr_at, mirrored, probe_index
 from latentspace.train.step import (
     EvalResult,
-    eval_batch_for,
     evaluate,
     make_optimizer,
     posterior_means,
@@ -276,7 +275,7 @@ def _end_epoch(model, test_images, test_set, config, run_dir, probe, snapshots, 
     """Evaluate, store the probe codes and the metrics record, save the weights; returns the record."""
     device = test_images.device
     eval_gen = torch.Generator(device=device).manual_seed(config.seed + EVAL_SEED_OFFSET)
-    batch = eval_batch_for(config.eval_batch_size, test_images.shape[1:])
+    batch = batch_rows(test_images.shape[1:], config.eval_batch_size)
     ev = evaluate(model, test_images, batch, generator=eval_gen)
     epoch = pos.epoch + 1
     if len(probe):

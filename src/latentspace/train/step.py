@@ -138,16 +138,6 @@ def posterior_means(model: Autoencoder, images_uint8: torch.Tensor, batch_size: 
     return torch.cat(chunks).cpu().numpy()
 
 
-EVAL_VALUES = 1 << 22  # pixel values per evaluation batch, at most: large images get smaller batches
-
-
-def eval_batch_for(batch_size: int, image_shape) -> int:
-    """``batch_size``, lowered so a batch holds at most EVAL_VALUES pixel values: each float activation of a batch
-    of 1,000 RGB 64-px images is 49 MB, and evaluation keeps several."""
-    pixels = int(np.prod(tuple(image_shape)))
-    return max(1, min(batch_size, EVAL_VALUES // pixels))
-
-
 @contextlib.contextmanager
 def eval_mode(model: torch.nn.Module) -> Iterator[None]:
     modes = [(m, m.training) for m in model.modules()]

@@ -103,6 +103,21 @@ def zoo_name_of(path: str | os.PathLike) -> str | None:
     return None
 
 
+def evaluators_for(data_info: dict[str, Any]) -> list[tuple[str, Path]]:
+    """(zoo:NAME, folder) of the zoo's evaluators trained on the data that ``data_info`` (a run's config
+    ``data``) describes: the same dataset and generator settings, wherever it was read from. A run trained on
+    that data reuses one instead of training its own (15 s of a 64 px faces demo); the folder is in the model's
+    checked copy."""
+    wanted = {k: v for k, v in data_info.items() if k != "data_dir"}
+    found = []
+    for model in zoo_models().values():
+        config = model.source / "config.json"
+        data = json.loads(config.read_text(encoding="utf-8")).get("data", {}) if config.is_file() else {}
+        if {k: v for k, v in data.items() if k != "data_dir"} == wanted and "evaluator/config.json" in model.files:
+            found.append((PREFIX + model.name, cached_copy(model) / "evaluator"))
+    return found
+
+
 def zoo_cache_dir() -> Path:
     return cache_root() / "zoo"
 
