@@ -6,8 +6,9 @@ import pytest
 import torch
 from fakes import LinearFake, random_images
 
+from latentspace.data import transforms
 from latentspace.data.transforms import BATCH_VALUES, MAX_ROWS, batch_rows
-from latentspace.latent.codes import decode_latents, encode_images
+from latentspace.latent.codes import decode_latents, encode_images, for_inference
 
 
 class Recorder:
@@ -85,12 +86,26 @@ def test_shape_errors_name_both_sides():
         decode_latents(model, np.zeros(16, np.float32))
 
 
-def test_default_batches_shrink_with_the_image_and_stay_bounded():
+def test_default_batches_shrink_with_the_image_and_stay_bounded(monkeypatch):
     assert batch_rows((3, 64, 64)) == BATCH_VALUES // (3 * 64 * 64) < batch_rows((1, 64, 64)) <= MAX_ROWS
     assert batch_rows((1, 28, 28)) == MAX_ROWS and batch_rows((1, 28, 28), at_most=100) == 100
     assert batch_rows((3, 4096, 4096)) == 1  # one image too big for the budget still gets a batch
     sizes = []
-    model = LinearFake((3, 64, 64), latent_dim=4)
+    model = LinearFake((1, 8, 8), latent_dim=4)
     model.encode = lambda x, _enc=model.encode: sizes.append(len(x)) or _enc(x)
-    encode_images(model, random_images(300, (3, 64, 64)))
-    assert sizes == [128, 128, 44]
+    monkeypatch.setattr(transforms, "BATCH_VALUES", 64 * 30)  # 30 images of 8x8 per batch
+    encode_images(model, random_images(70, (1, 8, 8)))
+    assert sizes == [30, 30, 10]
+
+
+def test_inference_layout_keeps_the_images_and_codes_of_a_conv_model():
+    from latentspace.models import ModelConfig, build  # a real conv net: the layout only matters for 4-D weights
+
+    model = build(ModelConfig(image_shape=(3, 16, 16), latent_dim=4, width=4, hidden=16)).eval()
+    images = random_images(20, (3, 16, 16), seed=4)
+    z = np.random.default_rng(5).standard_normal((20, 4)).astype(np.float32)
+    codes, decoded = encode_images(model, images), decode_latents(model, z)
+    assert for_inference(model) is model
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4)
+    np.testing.assert_allclose(encode_images(model, images), codes, atol=1e-5)
+    assert np.abs(decode_latents(model, z).astype(int) - decoded).max() <= 1  # a rounding step at most

@@ -31,7 +31,7 @@ from torch import nn
 
 from latentspace.data import ImageSet
 from latentspace.data.transforms import batch_rows, to_float
-from latentspace.latent.codes import evaluating, model_device
+from latentspace.latent.codes import evaluating, for_inference, model_device
 from latentspace.utils.files import read_json, read_safetensors, save_safetensors, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
@@ -291,7 +291,7 @@ def train_evaluator(
                     reported = step
     finally:
         progress.close()
-    model.eval()
+    for_inference(model.eval())  # from here on it only predicts, in the layout a loaded one has
     if test_set is not None:
         model.test_accuracy_ = model.accuracy(test_set)
         logger.info("evaluator test accuracy on %s: %s", test_set.name, model.test_accuracy_)
@@ -343,7 +343,7 @@ def load_evaluator(folder: str | Path, device: str | torch.device = "cpu") -> Ev
         raise ValueError(f"{weights_path}: weights do not match {config_path} (tensors {bad[:3]})")
     model.load_state_dict(state)
     model.test_accuracy_ = saved.get("test_accuracy")
-    return model.to(device).eval()
+    return for_inference(model.to(device).eval())
 
 
 def cache_key(train_set: ImageSet, config: EvaluatorConfig) -> dict[str, Any]:
