@@ -8,7 +8,8 @@ from fakes import LinearFake, random_images
 
 from latentspace.data import transforms
 from latentspace.data.transforms import BATCH_VALUES, MAX_ROWS, batch_rows
-from latentspace.latent.codes import decode_latents, encode_images, for_inference
+from latentspace.latent.codes import decode_latents, encode_images
+from latentspace.utils.device import channels_last
 
 
 class Recorder:
@@ -105,7 +106,7 @@ def test_inference_layout_keeps_the_images_and_codes_of_a_conv_model():
     images = random_images(20, (3, 16, 16), seed=4)
     z = np.random.default_rng(5).standard_normal((20, 4)).astype(np.float32)
     codes, decoded = encode_images(model, images), decode_latents(model, z)
-    assert for_inference(model) is model
+    assert channels_last(model) is model
     assert all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4)
     np.testing.assert_allclose(encode_images(model, images), codes, atol=1e-5)
     assert np.abs(decode_latents(model, z).astype(int) - decoded).max() <= 1  # a rounding step at most

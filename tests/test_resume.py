@@ -199,3 +199,28 @@ def test_resume_drops_records_written_after_the_checkpoint(tmp_path, uninterrupt
     fit(resumed, TRAIN, TEST, CONFIG, tmp_path, "cpu", resume=True)
     assert_same_run(resumed, tmp_path, uninterrupted)
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_moments_come_back_in_the_layout_of_their_channels_last_weight(tmp_path):
+    from latentspace.train.checkpoint import save_trainer_state
+
+    def stepped():
+        torch.manual_seed(0)
+        conv = torch.nn.Conv2d(2, 4, 3).to(memory_format=torch.channels_last)
+        opt = torch.optim.AdamW(conv.parameters(), lr=0.1, fused=True)
+        conv(torch.randn(3, 2, 6, 6)).square().sum().backward()
+        opt.step()
+        return conv, opt
+
+    conv, opt = stepped()
+    save_trainer_state(tmp_path / "state.safetensors", opt, 1, 0, 1, 1, {}, {})
+    twin, restored = stepped()
+    restored.state.clear()
+    load_trainer_state(tmp_path / "state.safetensors", restored)
+    w = twin.weight
+    assert all(restored.state[w][k].stride() == w.stride() for k in ("exp_avg", "exp_avg_sq"))
+    for model, optimizer in ((conv, opt), (twin, restored)):  # the next step is the same from either
+        optimizer.zero_grad()
+        model(torch.ones(3, 2, 6, 6)).square().sum().backward()
+        optimizer.step()
+    torch.testing.assert_close(twin.weight, conv.weight, rtol=0, atol=0)

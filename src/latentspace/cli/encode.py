@@ -24,13 +24,13 @@ from latentspace.api.common import read_image
 from latentspace.api.stream import DEFAULT_SHARD_SIZE, encode_folder
 from latentspace.cli.console import RichProgress
 from latentspace.data import ImageSet, available, load
-from latentspace.latent.codes import encode_images, for_inference
+from latentspace.latent.codes import encode_images
 from latentspace.latent.codes_table import columns_of, read_codes_parquet, require_pyarrow, write_codes_parquet
 from latentspace.latent.shards import read_shards
 from latentspace.models import Autoencoder
 from latentspace.train import Run, open_run
 from latentspace.train.zoo import PREFIX, is_zoo_ref, resolve_run, zoo_models
-from latentspace.utils.device import pick_device
+from latentspace.utils.device import channels_last, pick_device
 from latentspace.utils.files import write_npz
 
 MAX_CODES_BYTES = 1 << 30  # 1 GiB: 16M codes of 16 dims; far beyond any run, far below a decompression bomb
@@ -56,7 +56,7 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for random choices: p
 
 def open_model(run_dir: Path, device: str) -> tuple[Run, Autoencoder]:
     run = open_run(run_dir)
-    return run, for_inference(run.model(pick_device(device)))
+    return run, channels_last(run.model(pick_device(device)))
 
 
 def load_sources(run: Run, sources: list[str], split: str | None, data_dir: Path | None, seed: int,

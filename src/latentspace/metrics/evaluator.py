@@ -31,7 +31,8 @@ from torch import nn
 
 from latentspace.data import ImageSet
 from latentspace.data.transforms import batch_rows, to_float
-from latentspace.latent.codes import evaluating, for_inference, model_device
+from latentspace.latent.codes import evaluating, model_device
+from latentspace.utils.device import channels_last
 from latentspace.utils.files import read_json, read_safetensors, save_safetensors, write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
@@ -271,7 +272,7 @@ def train_evaluator(
     device = torch.device(device)
     images = torch.from_numpy(train_set.images).to(device)
     targets = torch.from_numpy(head_targets(train_set, config.heads)).to(device)
-    model = build_evaluator(config).to(device).train()
+    model = channels_last(build_evaluator(config).to(device)).train()
     n = len(train_set)
     steps_per_epoch = math.ceil(n / config.batch_size)
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
@@ -291,7 +292,7 @@ def train_evaluator(
                     reported = step
     finally:
         progress.close()
-    for_inference(model.eval())  # from here on it only predicts, in the layout a loaded one has
+    model.eval()
     if test_set is not None:
         model.test_accuracy_ = model.accuracy(test_set)
         logger.info("evaluator test accuracy on %s: %s", test_set.name, model.test_accuracy_)
@@ -343,7 +344,7 @@ def load_evaluator(folder: str | Path, device: str | torch.device = "cpu") -> Ev
         raise ValueError(f"{weights_path}: weights do not match {config_path} (tensors {bad[:3]})")
     model.load_state_dict(state)
     model.test_accuracy_ = saved.get("test_accuracy")
-    return for_inference(model.to(device).eval())
+    return channels_last(model.to(device).eval())
 
 
 def cache_key(train_set: ImageSet, config: EvaluatorConfig) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from latentspace.data.transforms import batch_rows, to_float
 from latentspace.models import Autoencoder
 from latentspace.train.config import TrainConfig
 from latentspace.train.step import evaluate, make_optimizer, train_step
-from latentspace.utils.device import train_autocast_dtype
+from latentspace.utils.device import channels_last, train_autocast_dtype
 
 MIN_STEPS = 1500     # optimiser steps a default run takes at least, however small the data
 SMALL_DATA = 4096    # below this many training images, smaller batches: more, noisier steps per epoch
@@ -74,7 +74,7 @@ def _seconds_per_step(model: Autoencoder, train: ImageSet, config: TrainConfig, 
     10% over seconds: on MNIST at 2 threads, probes of 40 steps had medians of 17.5-22 ms where the epochs that
     followed ran at 16-17.4 ms a step. A probe's slow steps are mostly interference, so its quartile is the
     better estimate of the steady speed. The mean of 12 steps after 3 planned a 2-minute budget into 70% of it."""
-    probe = copy.deepcopy(model).to(device).train()
+    probe = channels_last(copy.deepcopy(model).to(device)).train()
     optimizer = make_optimizer(probe, config.lr, config.weight_decay, device)
     amp = train_autocast_dtype(device, config.precision)
     b, times = config.batch_size, []
@@ -94,7 +94,7 @@ def _seconds_per_step(model: Autoencoder, train: ImageSet, config: TrainConfig, 
 
 
 def _seconds_per_eval_batch(model: Autoencoder, images: np.ndarray, device: torch.device) -> float:
-    probe = copy.deepcopy(model).to(device)
+    probe = channels_last(copy.deepcopy(model).to(device))
     with torch.random.fork_rng(devices=[]):
         evaluate(probe, images, len(images))  # warm
         start = time.perf_counter()

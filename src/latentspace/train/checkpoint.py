@@ -99,6 +99,7 @@ def load_trainer_state(path: str | Path, optimizer: torch.optim.Optimizer | None
             optimizer.load_state_dict(_optimizer_state(path, tensors, plain_state, param_groups))
         except ValueError as e:
             raise ValueError(f"{path}: optimiser state does not fit this model ({_first_line(e)})") from None
+        _match_layouts(optimizer)
     return TrainerState(
         **position,
         generator_states=_strip(tensors, _RNG),
@@ -122,6 +123,18 @@ def _optimizer_state(path: Path, tensors: dict, plain_state: dict, param_groups:
     if not param_groups:
         raise ValueError(f"{path}: trainer state holds no optimiser parameter groups")
     return {"state": state, "param_groups": param_groups}
+
+
+def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Each moment in its parameter's memory layout. The file holds them in the usual one, and the fused CPU
+    AdamW walks parameter and moments in storage order: a channels-last weight beside moments read back as
+    stored would be updated with other elements' moments."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

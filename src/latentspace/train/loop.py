@@ -48,7 +48,7 @@ from latentspace.train.step import (
     posterior_means,
     train_step,
 )
-from latentspace.utils.device import train_autocast_dtype
+from latentspace.utils.device import channels_last, train_autocast_dtype
 from latentspace.utils.memory import PageWindow
 from latentspace.utils.progress import NULL_PROGRESS, Progress
 
@@ -112,7 +112,7 @@ def fit(
     progress = progress if world.is_main else NULL_PROGRESS
     _check_data(model, train_set, test_set)
     distributed.check_batch(config.batch_size, world)
-    model.to(device).train()
+    channels_last(model.to(device)).train()
     train_images = torch.from_numpy(train_set.images).to(device)
     test_images = torch.from_numpy(test_set.images).to(device)
     n_train = len(train_set)

@@ -119,6 +119,8 @@ def save_safetensors(path: str | os.PathLike, tensors: dict[str, Any], metadata:
     The checksum covers every tensor byte, so a flipped bit anywhere in the data is caught on load.
     """
     save = _codec(framework)[0]
+    if framework == "pt":  # channels-last weights (and their optimiser moments) are stored in the usual layout
+        tensors = {name: t.contiguous() for name, t in tensors.items()}
     raw = save(tensors, metadata=dict(metadata or {}))
     digest = hashlib.sha256(_split_safetensors(raw, "<new>")[1]).hexdigest()
     return write_bytes(path, save(tensors, metadata={**(metadata or {}), CHECKSUM_KEY: digest}))
