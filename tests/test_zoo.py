@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -165,6 +166,8 @@ def test_demo_from_the_zoo_trains_nothing_and_says_so(tmp_path):
     assert (copy / "model.safetensors").read_bytes() == (ZOO["faces"].source / "model.safetensors").read_bytes()
     assert not (tmp_path / "demo" / "faces-vae").exists()  # no run folder trained beside the figures
     assert len(list((tmp_path / "demo" / "figures").glob("*.png"))) >= 6
+    steps = re.search(r"time per step: (.*)", done.stdout).group(1)  # every step once, in order, timed
+    assert [name for name, _ in re.findall(r"([\w-]+): (\d+) s", steps)] == ["1-2", *map(str, range(3, 10))]
 
 
 def test_runs_on_the_zoos_data_get_its_evaluator_and_other_data_none():

@@ -41,8 +41,18 @@ DEMO_SIZE = 64  # faces and folders: an eye is 4-5 px wide at 64 px, 2 at 32
 LARGE_EPOCHS, SMALL_EPOCHS = 2, 8  # from 64 px up an epoch holds 4x the pixels of a 32 px one
 
 
+_marks: list[tuple[str, float]] = []  # (step, when it began) of the demo under way
+
+
 def _step(title: str) -> None:
+    _marks.append((title.split(".")[0] if title[0].isdigit() else "training", time.perf_counter()))
     out.print(Rule(f"[bold]{title}"))
+
+
+def _step_times() -> str:
+    """'step: seconds' of each step so far, e.g. '1: 9 s, training: 74 s, 2: 0 s, ...'."""
+    ends = [t for _, t in _marks[1:]] + [time.perf_counter()]
+    return ", ".join(f"{name}: {end - begun:.0f} s" for (name, begun), end in zip(_marks, ends))
 
 
 def _trained(run_dir: Path, epochs: int) -> bool:
@@ -75,6 +85,7 @@ def demo_command(
 ) -> None:
     """Train a model on a dataset, draw every latent-space figure and end with one HTML report of the story."""
     started = time.perf_counter()
+    _marks.clear()
     options = replace(DEMO_EVALUATION, diffusion_steps=diffusion_steps)
     if pretrained:
         _pretrained(out_dir, data_name, device, open_, started)
@@ -133,6 +144,7 @@ def _finish(run_dir: Path, figures: Path, out_dir: Path, device: str, options: E
     out.print(Rule())
     out.print(f"done in {time.perf_counter() - started:.0f} s: the run is in {run_dir}, the figures in {figures}",
               markup=False, soft_wrap=True)
+    out.print(f"time per step: {_step_times()}", markup=False, highlight=False, soft_wrap=True)
     out.print(f"report: {url}", markup=False, highlight=False, soft_wrap=True)
     if open_:
         webbrowser.open(url)
