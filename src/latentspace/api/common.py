@@ -26,6 +26,7 @@ from latentspace.metrics.evaluator import Evaluator, EvaluatorConfig
 from latentspace.models import Autoencoder
 from latentspace.train.run import MODEL, Run, open_run
 from latentspace.train.zoo import evaluators_for, resolve_run
+from latentspace.utils.device import channels_last
 from latentspace.utils.files import CHECKSUM_KEY, read_json, read_safetensors, safetensors_metadata, save_safetensors
 from latentspace.utils.files import write_json
 from latentspace.utils.progress import NULL_PROGRESS, Progress
@@ -41,12 +42,12 @@ Device = str | torch.device
 
 def load(run_dir: str | Path, device: Device = "cpu") -> Autoencoder:
     """The trained model of a run folder, in eval mode on ``device`` (ValueError if it is not a run)."""
-    return open_run(run_dir).model(device)
+    return channels_last(open_run(run_dir).model(device))
 
 def open_model(run_dir: str | Path, device: Device) -> tuple[Run, Autoencoder]:
     """The opened run and its model on ``device`` (ValueError if it is not a run)."""
     run = open_run(run_dir)
-    return run, run.model(device)
+    return run, channels_last(run.model(device))
 
 
 def read_image(path: str | Path, image_shape: tuple[int, int, int]) -> np.ndarray:

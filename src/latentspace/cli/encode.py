@@ -30,7 +30,7 @@ from latentspace.latent.shards import read_shards
 from latentspace.models import Autoencoder
 from latentspace.train import Run, open_run
 from latentspace.train.zoo import PREFIX, is_zoo_ref, resolve_run, zoo_models
-from latentspace.utils.device import pick_device
+from latentspace.utils.device import channels_last, pick_device
 from latentspace.utils.files import write_npz
 
 MAX_CODES_BYTES = 1 << 30  # 1 GiB: 16M codes of 16 dims; far beyond any run, far below a decompression bomb
@@ -56,7 +56,7 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for random choices: p
 
 def open_model(run_dir: Path, device: str) -> tuple[Run, Autoencoder]:
     run = open_run(run_dir)
-    return run, run.model(pick_device(device))
+    return run, channels_last(run.model(pick_device(device)))
 
 
 def load_sources(run: Run, sources: list[str], split: str | None, data_dir: Path | None, seed: int,

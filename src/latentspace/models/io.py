@@ -8,7 +8,6 @@ import torch
 
 from latentspace.models.autoencoder import Autoencoder
 from latentspace.models.config import ModelConfig
-from latentspace.utils.device import channels_last
 from latentspace.utils.files import read_json, read_safetensors, save_safetensors, write_json
 
 WEIGHTS = "model.safetensors"
@@ -51,7 +50,7 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoe
     model = Autoencoder(config)
     weights_path = run_dir / WEIGHTS
     check_weights(model, read_weights(weights_path), weights_path)
-    return channels_last(model.to(device)).eval()  # the layout it trained in (utils.device.channels_last)
+    return model.to(device).eval()
 
 
 def require_finite(state: dict[str, torch.Tensor], path: Path) -> None:

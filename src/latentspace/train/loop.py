@@ -227,6 +227,7 @@ def fit(
         raise
     finally:
         progress.close()
+        model.to(memory_format=torch.contiguous_format)  # back to the layout every built or loaded model has
     distributed.barrier(world)  # rank 0 has written all that the others read back below
     history = tuple(runs.read_metrics(run_dir))
     return FitResult(run_dir, pos.epoch, pos.global_step, history, time.perf_counter() - started)
