@@ -10,7 +10,7 @@ from latentspace.metrics.evaluator import EvaluatorConfig, dataset_heads
 _real = evaluator_module.evaluator_for_run
 
 
-def _quick(run_dir, train_set, test_set=None, device="cpu", progress=None, config=None, shared=()):
+def _quick(run_dir, train_set, test_set=None, device="cpu", progress=None, config=None, shared=tuple):
     config = EvaluatorConfig(train_set.shape, dataset_heads(train_set), epochs=1, min_steps=0)
     return _real(run_dir, train_set, test_set, device, progress, config, shared)
 

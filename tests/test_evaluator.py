@@ -213,7 +213,8 @@ def test_a_shared_evaluator_of_the_same_data_is_copied_not_retrained(tmp_path, m
     calls = []
     real_train = ev_module.train_evaluator
     monkeypatch.setattr(ev_module, "train_evaluator", lambda *a, **k: calls.append(1) or real_train(*a, **k))
-    shared = [("zoo:squares", tmp_path / "zoo" / CACHE_DIR)]
+    asked = []
+    shared = lambda: asked.append(1) or [("zoo:squares", tmp_path / "zoo" / CACHE_DIR)]  # noqa: E731
 
     reused = evaluator_for_run(tmp_path / "run", train, test, config=config, shared=shared)
     assert calls == [] and shared_from(tmp_path / "run") == "zoo:squares"
@@ -224,3 +225,5 @@ def test_a_shared_evaluator_of_the_same_data_is_copied_not_retrained(tmp_path, m
     other = train.subset(slice(0, 1000))  # other data: the shared one does not fit, and a new one is trained
     evaluator_for_run(tmp_path / "other", other, test, config=config, shared=shared)
     assert calls == [1] and shared_from(tmp_path / "other") is None
+    evaluator_for_run(tmp_path / "run", train, test, config=config, shared=shared)  # its own copy now: not asked
+    assert asked == [1, 1]

@@ -166,7 +166,7 @@ def run_evaluator(
     train = train if train is not None else run.dataset("train")
     test = test if test is not None else run.dataset("test")
     return evaluator_module.evaluator_for_run(run.path, train, test, model_device(model), progress, config,
-                                              shared=evaluators_for(run.data_info))
+                                              shared=lambda: evaluators_for(run.data_info))
 
 
 def colouring(images: ImageSet) -> tuple[np.ndarray | None, tuple[str, ...], str]:

@@ -67,8 +67,9 @@ def encode_images(
 ) -> np.ndarray:
     """Codes of ``images``: uint8 (N, C, H, W) -> float32 (N, D).
 
-    ``batch_size`` None: ``batch_rows`` of the model's image shape. Posterior means by default; ``sample=True`` draws one posterior sample per image with ``generator``
-    (which must live on ``device``). ``device`` defaults to the model's device; the model must already be there.
+    ``batch_size`` None: ``batch_rows`` of the model's image shape. Posterior means by default; ``sample=True``
+    draws one posterior sample per image with ``generator`` (which must live on ``device``). ``device`` defaults
+    to the model's device; the model must already be there.
     """
     check_images(model, images)
     batch_size = batch_rows(model.config.image_shape) if batch_size is None else batch_size

@@ -3,8 +3,8 @@ and the Mutual Information Gap (Chen et al. 2018, "Isolating sources of disentan
 
 Pure functions over arrays, following google-research/disentanglement_lib (evaluation/metrics/mig.py):
 codes are discretised into equal-width histogram bins and MI is the plug-in estimate of
-sklearn.metrics.mutual_info_score (``mutual_info`` computes the same from one joint histogram), in nats. Continuous factors are discretised the same way; discrete
-factors (value indices) are used as they are.
+sklearn.metrics.mutual_info_score (``mutual_info`` computes the same from one joint histogram), in nats.
+Continuous factors are discretised the same way; discrete factors (value indices) are used as they are.
 
 The plug-in estimate is biased upwards: an axis that knows nothing about a factor still scores about
 (bins - 1)(values - 1) / 2N nats, which on a 2000-image test split is about 0.01 normalised for a 5-valued

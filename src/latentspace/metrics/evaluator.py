@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -361,13 +361,13 @@ def evaluator_for_run(
     device: str | torch.device = "cpu",
     progress: Progress = NULL_PROGRESS,
     config: EvaluatorConfig | None = None,
-    shared: Sequence[tuple[str, Path]] = (),
+    shared: Callable[[], Iterable[tuple[str, Path]]] = tuple,
 ) -> Evaluator | None:
     """The evaluator cached in ``<run_dir>/evaluator/`` when its key (``cache_key``) matches; else the first of
-    ``shared`` ((name, folder) of evaluators trained on the very same data, such as a zoo model's) whose key
-    matches, copied there; else a freshly trained one (saved there, with its test accuracy). None when the
-    data has no labels and no discrete factors: there is nothing to classify, and callers skip the
-    classifier-confidence score."""
+    ``shared()`` ((name, folder) of evaluators trained on the very same data, such as a zoo model's; asked only
+    on a miss) whose key matches, copied there; else a freshly trained one (saved there, with its test
+    accuracy). None when the data has no labels and no discrete factors: there is nothing to classify, and
+    callers skip the classifier-confidence score."""
     if config is None:
         heads = dataset_heads(train_set)
         if not heads:
@@ -378,7 +378,7 @@ def evaluator_for_run(
     if (folder / WEIGHTS).is_file() and (folder / CONFIG).is_file() and read_json(folder / CONFIG).get("key") == key:
         logger.info("reusing the evaluator in %s", folder)
         return load_evaluator(folder, device)
-    for name, other in shared:
+    for name, other in shared():
         if (other / WEIGHTS).is_file() and (other / CONFIG).is_file() and read_json(other / CONFIG).get("key") == key:
             logger.info("reusing the evaluator of %s, trained on the same data", name)
             evaluator = load_evaluator(other, device)

@@ -116,8 +116,8 @@ def log_importance_weights(
     """log p(x|z_i) + log p(z_i) - log q(z_i|x) for k samples z_i ~ q(z|x): x (B, C, H, W) in [0, 1] -> (k, B).
 
     p(z) is the model's own prior (N(0, I), the VampPrior's mixture, the hierarchy's top-down chain). Decodes at
-    most ``batch_rows`` of the image shape (or the batch) at once. ValueError for a model without a posterior density ('ae', 'wae-mmd',
-    'vq-vae')."""
+    most ``batch_rows`` of the image shape (or the batch) at once. ValueError for a model without a posterior
+    density ('ae', 'wae-mmd', 'vq-vae')."""
     posterior = model.encode(x)
     if not posterior.has_density:
         raise ValueError(
